@@ -10,8 +10,19 @@ import pytest
 import torch
 
 from ipl_core.data.d4rl import load_d4rl_hdf5
-from ipl_core.online.locomotion_data import DATASETS, LocomotionRecipe, generate_locomotion, replay_dataset
+from ipl_core.data.store import read_manifest, sha256_file
+from ipl_core.online.locomotion_data import (
+    DATASETS,
+    PROFILES,
+    RECIPES,
+    LocomotionRecipe,
+    generate_locomotion,
+    recipe_for,
+    replay_dataset,
+    save_locomotion_results,
+)
 from ipl_core.online.replay import ReplayBuffer
+from ipl_core.results import load_study
 
 torch.set_num_threads(1)
 
@@ -34,9 +45,48 @@ def test_generates_the_four_datasets(tmp_path: Path) -> None:
                            d.observations[1:][~d.episode_ends()[:-1]])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["medium_policy"]["step"] == 100 and summary["expert_policy"]["step"] == 300
+    for name, path in paths.items():  # each file has a manifest whose hash is the file's
+        manifest = read_manifest(path)
+        assert manifest is not None and manifest["sha256"] == sha256_file(path) == summary["sha256"][name]
+        assert manifest["params"]["train_steps"] == 300
+    assert summary["episode_returns"]["medium"]["episodes"] == 150 // 200 + 1  # Pendulum: 200-step episodes
+    assert set(summary["timings"]) == {"train_seconds", "collect_medium_seconds", "collect_expert_seconds"}
+    saved = load_study("locomotion-datasets", root=save_locomotion_results({"pendulum": tmp_path}, "smoke",
+                                                                           tmp_path / "results").parents[1])
+    table = saved.tables["datasets"].set_index("dataset")
+    assert table.loc["medium-expert", "transitions"] == 300 and table.loc["medium", "policy_step"] == 100
+    assert list(saved.tables["evaluations"].step) == [100, 200, 300] and saved.info.steps == 300
     # a second call finds the snapshots and files and does not train again
     again = generate_locomotion(LocomotionRecipe(medium_return=-1e9, **TINY), tmp_path, progress=False)
     assert again == paths
+
+
+def test_a_folder_made_with_another_recipe_is_refused(tmp_path: Path) -> None:
+    generate_locomotion(LocomotionRecipe(medium_return=-1e9, **TINY), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"another recipe \(collect_steps: 150 there, 160 asked\)"):
+        generate_locomotion(LocomotionRecipe(medium_return=-1e9, **{**TINY, "collect_steps": 160}), tmp_path,
+                            progress=False)
+
+
+def test_profiles_override_the_recipes() -> None:
+    assert recipe_for("walker2d", "full") == RECIPES["walker2d"]
+    cpu = recipe_for("hopper", "cpu", seed=3)
+    assert (cpu.task, cpu.train_steps, cpu.collect_steps, cpu.seed) == ("gym:Hopper-v5", 300_000, 100_000, 3)
+    assert set(PROFILES) == {"smoke", "cpu", "full"}
+    with pytest.raises(KeyError, match="unknown locomotion profile 'huge'"):
+        recipe_for("hopper", "huge")
+    with pytest.raises(KeyError, match="unknown locomotion recipe 'ant'"):
+        recipe_for("ant", "cpu")
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("mujoco") is None, reason="needs mujoco")
+def test_smoke_recipe_makes_hopper_datasets_in_seconds(tmp_path: Path) -> None:
+    paths = generate_locomotion(recipe_for("hopper", "smoke"), tmp_path, progress=False)
+    medium_replay = load_d4rl_hdf5(paths["medium-replay"])
+    assert medium_replay.obs_dim == 11 and medium_replay.act_dim == 3
+    assert len(load_d4rl_hdf5(paths["medium-expert"])) == 2 * PROFILES["smoke"]["collect_steps"]
+    assert medium_replay.terminals.any()  # Hopper falls: terminals are kept apart from time-outs
+    assert not (medium_replay.terminals & medium_replay.timeouts).any()
 
 
 def test_medium_never_reached_is_a_clear_error(tmp_path: Path) -> None:

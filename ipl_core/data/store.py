@@ -92,14 +92,21 @@ def cached(
     manifest_path(path).unlink(missing_ok=True)
     start = time.perf_counter()
     atomic_write(path, build)
+    write_manifest(path, generator, params, seed, time.perf_counter() - start)
+    return path, False
+
+
+def write_manifest(path: str | Path, generator: str, params: dict[str, Any], seed: int,
+                   build_seconds: float | None) -> None:
+    """Write the manifest of the finished data file ``path`` (last, so a manifest means a whole file)."""
+    path = Path(path)
     write_json(manifest_path(path), {
         "generator": generator, "params": params, "seed": seed, "file": path.name,
         "sha256": sha256_file(path), "packages": package_versions(),
-        "build_seconds": round(time.perf_counter() - start, 3),
+        "build_seconds": None if build_seconds is None else round(build_seconds, 3),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     })
-    return path, False
 
 
 def find_manifests(folder: str | Path) -> list[dict[str, Any]]:

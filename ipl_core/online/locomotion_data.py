@@ -14,24 +14,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
 from ipl_core.data.d4rl import load_d4rl_hdf5, write_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset
+from ipl_core.data.segments import episode_returns
+from ipl_core.data.store import cached, read_manifest, write_manifest
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
 from ipl_core.online.sac import Evaluation, TanhGaussianActor
 from ipl_core.online.train import train_online
-from ipl_core.results import atomic_write, write_json
+from ipl_core.results import RESULTS_DIR, RunInfo, atomic_write, save_study, write_json
 
 DATASETS = ("medium-replay", "medium", "expert", "medium-expert")
+GENERATOR = "ipl_core.online.locomotion_data"
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,15 @@ class LocomotionRecipe:
     """Episodes per evaluation."""
     checkpoint_interval: int = 50_000
     """Steps between training checkpoints (0: never)."""
+    init_temperature: float = 0.1
+    """SAC's initial temperature (pytorch_sac / B-Pref default; 1.0 kept Hopper near 300 for 100k steps)."""
 
     def sac_config(self) -> OnlineConfig:
         return OnlineConfig(
             algorithm="sac", task=self.task, seed=self.seed, total_steps=self.train_steps,
             hidden_dim=self.hidden_dim, hidden_depth=2, batch_size=self.batch_size, actor_lr=self.lr,
-            critic_lr=self.lr, alpha_lr=self.lr, init_temperature=1.0, target_update_interval=1,
-            replay_capacity=self.train_steps, num_seed_steps=self.num_seed_steps,
+            critic_lr=self.lr, alpha_lr=self.lr, init_temperature=self.init_temperature,
+            target_update_interval=1, replay_capacity=self.train_steps, num_seed_steps=self.num_seed_steps,
             eval_interval=self.eval_interval, eval_episodes=self.eval_episodes,
             checkpoint_interval=self.checkpoint_interval)
 
@@ -77,8 +84,28 @@ RECIPES: dict[str, LocomotionRecipe] = {
     "hopper": LocomotionRecipe(task="gym:Hopper-v5", medium_return=1100.0),
     "walker2d": LocomotionRecipe(task="gym:Walker2d-v5", medium_return=1500.0),
 }
-"""Hopper-v5 and Walker2d-v5. The medium thresholds are assumed, about a third of typical SAC expert
-returns (roughly 3300 and 4500); D4RL defines medium by that fraction, not by a number."""
+"""Hopper-v5 and Walker2d-v5. The medium thresholds are about a third of D4RL's expert reference returns
+(3234.3 and 4592.3); D4RL defines medium by that fraction, not by a number."""
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {"train_steps": 1_500, "collect_steps": 1_000, "hidden_dim": 32, "batch_size": 32,
+              "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0,
+              "medium_return": -1e9},
+    "cpu": {"train_steps": 300_000, "collect_steps": 100_000, "eval_interval": 10_000},
+    "full": {},
+}
+"""Overrides of :data:`RECIPES` per profile. ``smoke`` takes seconds and freezes the medium policy at the
+first evaluation (its datasets test the pipeline, not the learning); ``cpu`` is what one core does in about
+an hour; ``full`` is D4RL's 1M training and 1M collected steps."""
+
+
+def recipe_for(name: str, profile: str, seed: int = 0) -> LocomotionRecipe:
+    """The recipe of task ``name`` (a key of :data:`RECIPES`) at ``profile`` (a key of :data:`PROFILES`)."""
+    if name not in RECIPES:
+        raise KeyError(f"unknown locomotion recipe {name!r}; expected one of {sorted(RECIPES)}")
+    if profile not in PROFILES:
+        raise KeyError(f"unknown locomotion profile {profile!r}; expected one of {sorted(PROFILES)}")
+    return dataclasses.replace(RECIPES[name], seed=seed, **PROFILES[profile])
 
 
 def replay_dataset(buffer: ReplayBuffer, source: str) -> OfflineDataset:
@@ -128,11 +155,23 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
                         ) -> dict[str, Path]:
     """Train, snapshot, collect and write the four datasets under ``out_dir`` (resumable); returns paths.
 
-    Raises RuntimeError if training never reached ``medium_return`` (naming the best evaluation).
+    Each file gets a manifest (:mod:`ipl_core.data.store`: recipe, sha256, packages, machine);
+    ``summary.json`` records the policies' steps and returns and the sizes. Raises ValueError if
+    ``out_dir`` was made with another recipe, RuntimeError if training never reached ``medium_return``.
     """
     out = Path(out_dir)
+    wanted = dataclasses.asdict(recipe)
+    recipe_file = out / "recipe.json"
+    if recipe_file.is_file():
+        made = json.loads(recipe_file.read_text())
+        changed = [f"{k}: {made.get(k)!r} there, {v!r} asked" for k, v in wanted.items() if made.get(k) != v]
+        if changed:
+            raise ValueError(f"{out} was made with another recipe ({'; '.join(changed)}); use another "
+                             "folder or delete it")
+    else:
+        write_json(recipe_file, wanted)
     cfg = recipe.sac_config()
-    attrs = {"recipe": json.dumps(dataclasses.asdict(recipe)), "made_by": "ipl_core.online.locomotion_data"}
+    attrs = {"recipe": json.dumps(wanted), "made_by": GENERATOR}
     medium_file, expert_file = out / "medium_actor.pt", out / "expert_actor.pt"
     best = {"return": -np.inf}
 
@@ -147,8 +186,13 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
             state = {"actor": agent.actor.state_dict(), "step": step, "return": result.episode_return}
             atomic_write(expert_file, lambda tmp: torch.save(state, tmp))
 
+    timings_file = out / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     if not expert_file.is_file():
+        start = time.perf_counter()
         train_online(cfg, out_dir=out / "sac", progress=progress, on_evaluation=on_evaluation)
+        timings["train_seconds"] = timings.get("train_seconds", 0.0) + time.perf_counter() - start
+        write_json(timings_file, timings)
     if not medium_file.is_file():
         raise RuntimeError(f"{recipe.task}: SAC never reached medium_return={recipe.medium_return} in "
                            f"{recipe.train_steps} steps (best evaluation {best['return']:.1f}); lower it or "
@@ -160,36 +204,91 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
     for name, file, offset in (("medium", medium_file, 1), ("expert", expert_file, 2)):
         snapshot = torch.load(file, weights_only=False)
         summary[f"{name}_policy"] = {"step": snapshot["step"], "eval_return": snapshot["return"]}
-        paths[name] = out / f"{name}.hdf5"
-        if not paths[name].is_file():
-            actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"])
-            data = collect(actor, recipe.task, recipe.collect_steps, recipe.seed + offset * 1_000_000,
-                           f"{recipe.task} {name}", progress)
-            write_d4rl_hdf5(paths[name], data, attrs={**attrs, "policy_step": str(snapshot["step"])})
+        actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"])
+        seed = recipe.seed + offset * 1_000_000
+
+        def build(tmp: Path, actor: TanhGaussianActor = actor, name: str = name, seed: int = seed,
+                  step: int = snapshot["step"]) -> None:
+            data = collect(actor, recipe.task, recipe.collect_steps, seed, f"{recipe.task} {name}", progress)
+            write_d4rl_hdf5(tmp, data, attrs={**attrs, "policy_step": str(step)})
+
+        start = time.perf_counter()
+        paths[name], reused = cached(out / f"{name}.hdf5", GENERATOR,
+                                     {**wanted, "policy_step": snapshot["step"]}, seed, build)
+        if not reused:
+            timings[f"collect_{name}_seconds"] = time.perf_counter() - start
+            write_json(timings_file, timings)
     medium, expert = load_d4rl_hdf5(paths["medium"]), load_d4rl_hdf5(paths["expert"])
     mixed = OfflineDataset(*(np.concatenate([getattr(medium, k), getattr(expert, k)]) for k in
                              ("observations", "actions", "next_observations", "rewards", "terminals",
                               "timeouts")), source=f"{recipe.task} medium-expert")
-    paths["medium-expert"] = write_d4rl_hdf5(out / "medium-expert.hdf5", mixed, attrs=attrs)
-    write_json(out / "summary.json", {**summary, "recipe": dataclasses.asdict(recipe),
-                                      "sizes": {k: len(load_d4rl_hdf5(p)) for k, p in paths.items()}})
+    paths["medium-expert"], _ = cached(out / "medium-expert.hdf5", GENERATOR, wanted, recipe.seed,
+                                       lambda tmp: write_d4rl_hdf5(tmp, mixed, attrs=attrs))
+    if read_manifest(paths["medium-replay"]) is None:  # written during training, its manifest comes now
+        write_manifest(paths["medium-replay"], GENERATOR, wanted, recipe.seed, None)
+    sizes, returns = {}, {}
+    for name, path in paths.items():
+        data = load_d4rl_hdf5(path)
+        episode_return, _ = episode_returns(data)
+        sizes[name] = len(data)
+        returns[name] = {"episodes": len(episode_return), "mean": float(episode_return.mean()),
+                         "min": float(episode_return.min()), "max": float(episode_return.max())}
+    write_json(out / "summary.json", {**summary, "recipe": wanted, "sizes": sizes, "episode_returns": returns,
+                                      "sha256": {k: read_manifest(p)["sha256"] for k, p in paths.items()},
+                                      "timings": timings})
     return paths
 
 
+def save_locomotion_results(folders: dict[str, Path], profile: str, results_root: Path = RESULTS_DIR) -> Path:
+    """Commit-sized results of finished recipes (``{task name: out_dir}``) as the study
+    ``locomotion-datasets``: the SAC evaluation curves and each dataset's size and episode returns."""
+    curves, rows, seconds, recipes = [], [], 0.0, []
+    for name, folder in folders.items():
+        summary_file = Path(folder) / "summary.json"
+        if not summary_file.is_file():
+            raise FileNotFoundError(f"{summary_file} is missing: run generate_locomotion for {name!r} first")
+        summary = json.loads(summary_file.read_text())
+        recipes.append(summary["recipe"])
+        curve = pd.read_parquet(Path(folder) / "sac" / "evaluations.parquet")[["step", "return"]]
+        curves.append(curve.assign(task=name))
+        policy = {"medium-replay": summary["medium_policy"], "medium": summary["medium_policy"],
+                  "expert": summary["expert_policy"], "medium-expert": summary["expert_policy"]}
+        for dataset, stats in summary["episode_returns"].items():
+            rows.append({"task": name, "dataset": dataset, "transitions": summary["sizes"][dataset],
+                         "episodes": stats["episodes"], "mean_return": stats["mean"],
+                         "min_return": stats["min"], "max_return": stats["max"],
+                         "policy_step": policy[dataset]["step"],
+                         "policy_eval_return": policy[dataset]["eval_return"]})
+        seconds += sum(summary.get("timings", {}).values())
+    info = RunInfo(study="locomotion-datasets", profile=profile,
+                   seeds=tuple(sorted({r["seed"] for r in recipes})),
+                   steps=max(r["train_steps"] for r in recipes), wall_time_s=round(seconds, 1))
+    return save_study("locomotion-datasets", profile,
+                      {"evaluations": pd.concat(curves, ignore_index=True), "datasets": pd.DataFrame(rows)},
+                      info, root=results_root)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ipl_core.online.locomotion_data hopper --out data/locomotion/hopper``"""
+    """``python -m ipl_core.online.locomotion_data hopper --profile cpu --out data/locomotion/cpu/hopper``"""
     import argparse
 
     parser = argparse.ArgumentParser(description="Make D4RL-style locomotion datasets with SAC.")
     parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest on 2 shared cores)")
+    parser.add_argument("--save-results", action="store_true",
+                        help="also write results/locomotion-datasets/<profile>/ from every recipe finished "
+                             "under the parent of --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    paths = generate_locomotion(dataclasses.replace(RECIPES[args.recipe], seed=args.seed), args.out)
+    paths = generate_locomotion(recipe_for(args.recipe, args.profile, args.seed), args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")
+    if args.save_results:
+        done = {n: args.out.parent / n for n in RECIPES if (args.out.parent / n / "summary.json").is_file()}
+        print(f"results: {save_locomotion_results(done, args.profile)}")
     return 0
 
 
