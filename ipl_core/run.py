@@ -12,6 +12,7 @@ Taught in the appendix "Running the experiments at scale".
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -116,6 +117,17 @@ def run_grid(
     return done
 
 
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``"steps=5000"`` -> ``("steps", 5000)``; the value is JSON when it parses, else the text itself."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ipl_core.run", description=__doc__.splitlines()[0])
     parser.add_argument("study", help=f"one of {sorted(STUDIES)}, or 'all'")
@@ -128,10 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         help="run cells on Ray: 'auto' (an existing cluster), 'local' (start one), or an address",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting or grid axis (VALUE read as JSON, else as text), e.g. --set device=cuda",
+    )
     args = parser.parse_args(argv)
     studies = sorted(STUDIES) if args.study == "all" else [args.study]
     for name in studies:
         overrides = {"seed": tuple(args.seeds)} if args.seeds else {}
+        overrides |= dict(parse_setting(text) for text in args.set)
         cells = expand(name, args.profile, **overrides)
         tqdm.write(f"{name} ({args.profile}): {len(cells)} cells")
         run_grid(cells, args.results_dir, args.jobs, args.ray_address)

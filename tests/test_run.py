@@ -13,7 +13,7 @@ import pytest
 from ipl_core import studies
 from ipl_core.aggregate import aggregate, bootstrap_ci, summarize
 from ipl_core.results import load_study
-from ipl_core.run import cell_dir, run_cell, run_grid
+from ipl_core.run import cell_dir, parse_setting, run_cell, run_grid
 from ipl_core.studies import Study, expand
 
 TINY = Study(
@@ -125,3 +125,14 @@ def test_missing_notebook_is_named(tmp_path: Path, tiny_study: Path) -> None:
     cell = expand("bradley-terry", "smoke")[0]
     with pytest.raises(FileNotFoundError, match="no experiment notebook"):
         run_cell(cell, tmp_path, experiments_dir=tiny_study)
+
+
+def test_set_overrides_parse_json_then_text() -> None:
+    assert parse_setting("steps=5000") == ("steps", 5000)
+    assert parse_setting("device=cuda") == ("device", "cuda")
+    assert parse_setting("num_queries=[500, 2000]") == ("num_queries", [500, 2000])
+    with pytest.raises(ValueError, match="--set expects KEY=VALUE, got 'steps'"):
+        parse_setting("steps")
+    overrides = dict([parse_setting("l2=0.5"), parse_setting("num_queries=[7]")])
+    cells = studies.expand("bradley-terry", "smoke", **overrides)
+    assert {c.params["l2"] for c in cells} == {0.5} and {c.params["num_queries"] for c in cells} == {7}
