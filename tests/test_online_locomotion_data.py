@@ -1,4 +1,4 @@
-"""D4RL-style datasets from SAC: the four files, their layout, episode ends, and a clear failure."""
+"""D4RL-style datasets from SAC: the five files, their layout, episode ends, the medium pick, clear errors."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from ipl_core.data.d4rl import load_d4rl_hdf5
 from ipl_core.data.store import read_manifest, sha256_file
+from ipl_core.online import locomotion_data
 from ipl_core.online.locomotion_data import (
     DATASETS,
     PROFILES,
     RECIPES,
     LocomotionRecipe,
     generate_locomotion,
+    pick_medium,
+    random_policy_return,
     recipe_for,
     replay_dataset,
     save_locomotion_results,
@@ -31,11 +35,21 @@ TINY = {"task": "gym:Pendulum-v1", "train_steps": 300, "collect_steps": 150, "hi
         "checkpoint_interval": 0}
 
 
-def test_generates_the_four_datasets(tmp_path: Path) -> None:
-    paths = generate_locomotion(LocomotionRecipe(medium_return=-1e9, **TINY), tmp_path, progress=False)
+@pytest.fixture
+def very_bad_random_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 steps teach Pendulum little: a random return far below makes every snapshot count as medium."""
+    monkeypatch.setattr(locomotion_data, "random_policy_return", lambda *args: -1e9)
+
+
+def test_generates_the_five_datasets(tmp_path: Path, very_bad_random_policy: None) -> None:
+    paths = generate_locomotion(LocomotionRecipe(**TINY), tmp_path, progress=False)
     assert sorted(paths) == sorted(DATASETS)
     data = {name: load_d4rl_hdf5(path) for name, path in paths.items()}
-    assert len(data["medium-replay"]) == 100  # the buffer when the first evaluation froze the medium policy
+    assert len(data["full-replay"]) == 300
+    assert len(data["medium-replay"]) == 100  # the buffer up to the first snapshot above the threshold
+    for name in ("observations", "actions", "rewards"):
+        assert np.array_equal(getattr(data["medium-replay"], name), getattr(data["full-replay"], name)[:100])
+    assert data["medium-replay"].timeouts[-1] and not data["full-replay"].timeouts[99]
     assert len(data["medium"]) == len(data["expert"]) == 150 and len(data["medium-expert"]) == 300
     assert np.array_equal(data["medium-expert"].observations[:150], data["medium"].observations)
     for d in data.values():
@@ -45,27 +59,44 @@ def test_generates_the_four_datasets(tmp_path: Path) -> None:
                            d.observations[1:][~d.episode_ends()[:-1]])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["medium_policy"]["step"] == 100 and summary["expert_policy"]["step"] == 300
+    assert summary["snapshots"]["step"] == [100, 200, 300] and summary["random_return"] == -1e9
     for name, path in paths.items():  # each file has a manifest whose hash is the file's
         manifest = read_manifest(path)
         assert manifest is not None and manifest["sha256"] == sha256_file(path) == summary["sha256"][name]
         assert manifest["params"]["train_steps"] == 300
     assert summary["episode_returns"]["medium"]["episodes"] == 150 // 200 + 1  # Pendulum: 200-step episodes
     assert set(summary["timings"]) == {"train_seconds", "collect_medium_seconds", "collect_expert_seconds"}
+    assert summary["sizes"]["full-replay"] == 300
     saved = load_study("locomotion-datasets", root=save_locomotion_results({"pendulum": tmp_path}, "smoke",
                                                                            tmp_path / "results").parents[1])
     table = saved.tables["datasets"].set_index("dataset")
     assert table.loc["medium-expert", "transitions"] == 300 and table.loc["medium", "policy_step"] == 100
     assert list(saved.tables["evaluations"].step) == [100, 200, 300] and saved.info.steps == 300
     # a second call finds the snapshots and files and does not train again
-    again = generate_locomotion(LocomotionRecipe(medium_return=-1e9, **TINY), tmp_path, progress=False)
+    again = generate_locomotion(LocomotionRecipe(**TINY), tmp_path, progress=False)
     assert again == paths
 
 
-def test_a_folder_made_with_another_recipe_is_refused(tmp_path: Path) -> None:
-    generate_locomotion(LocomotionRecipe(medium_return=-1e9, **TINY), tmp_path, progress=False)
+def test_a_folder_made_with_another_recipe_is_refused(tmp_path: Path, very_bad_random_policy: None) -> None:
+    generate_locomotion(LocomotionRecipe(**TINY), tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"another recipe \(collect_steps: 150 there, 160 asked\)"):
-        generate_locomotion(LocomotionRecipe(medium_return=-1e9, **{**TINY, "collect_steps": 160}), tmp_path,
-                            progress=False)
+        generate_locomotion(LocomotionRecipe(**{**TINY, "collect_steps": 160}), tmp_path, progress=False)
+
+
+def test_medium_is_the_first_snapshot_a_third_of_the_way_to_the_expert() -> None:
+    snapshots = pd.DataFrame({"step": [10, 20, 30, 40], "return": [50.0, 400.0, 300.0, 1000.0]})
+    assert pick_medium(snapshots, random_return=100.0, fraction=1 / 3).step == 20  # (400-100)/900 >= 1/3
+    assert pick_medium(snapshots, random_return=-500.0, fraction=1 / 3).step == 10  # 550/1500 >= 1/3
+    assert pick_medium(snapshots, random_return=100.0, fraction=0.9).step == 40
+    with pytest.raises(ValueError, match=r"expert.s evaluation return 1000\.0 is not above the random"):
+        pick_medium(snapshots, random_return=1000.0, fraction=1 / 3)
+
+
+def test_random_policy_return_is_seeded() -> None:
+    first = random_policy_return("gym:Pendulum-v1", 2, seed=5)
+    assert first == random_policy_return("gym:Pendulum-v1", 2, seed=5) != random_policy_return(
+        "gym:Pendulum-v1", 2, seed=6)
+    assert -2 * 16.3 * 200 < first < 0  # Pendulum's reward per step lies in [-16.3, 0]
 
 
 def test_profiles_override_the_recipes() -> None:
@@ -87,12 +118,6 @@ def test_smoke_recipe_makes_hopper_datasets_in_seconds(tmp_path: Path) -> None:
     assert len(load_d4rl_hdf5(paths["medium-expert"])) == 2 * PROFILES["smoke"]["collect_steps"]
     assert medium_replay.terminals.any()  # Hopper falls: terminals are kept apart from time-outs
     assert not (medium_replay.terminals & medium_replay.timeouts).any()
-
-
-def test_medium_never_reached_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"never reached medium_return=1000000000\.0"):
-        generate_locomotion(LocomotionRecipe(medium_return=1e9, **{**TINY, "train_steps": 200}), tmp_path,
-                            progress=False)
 
 
 def test_replay_dataset_is_chronological_after_wrapping() -> None:

@@ -1,13 +1,14 @@
 """D4RL-style locomotion datasets made with this book's SAC: medium-replay, medium, expert, medium-expert.
 
-D4RL's recipe (Fu et al. 2020): train SAC; the *medium* policy is the one frozen when it reaches about a
-third of the expert's return; *medium-replay* is the replay buffer up to that moment; *medium* holds
-``collect_steps`` steps of the medium policy (stochastic actions); *expert* the same for the fully trained
-policy; *medium-expert* concatenates medium and expert. Training runs through
-:func:`ipl_core.online.train.train_online` (tqdm, logged tables, checkpoints and resume); the snapshots
-are written to disk as soon as they are taken, so an interrupted run keeps them. Files are written in
-D4RL's HDF5 layout by :func:`ipl_core.data.d4rl.write_d4rl_hdf5`. Taught in the appendix "Datasets and
-how they are made".
+D4RL's recipe (Fu et al. 2020): train SAC; *full-replay* is its whole replay buffer; the *expert* policy is
+the one at the end of training; the *medium* policy is the first snapshot whose return reaches about a
+third of the expert's (on D4RL's normalised scale, from a random policy's return to the expert's);
+*medium-replay* is the replay buffer up to that snapshot; *medium* and *expert* hold ``collect_steps``
+steps of those policies (stochastic actions); *medium-expert* concatenates the two. Training runs through
+:func:`ipl_core.online.train.train_online` (tqdm, logged tables, checkpoints and resume); a policy
+snapshot is written at every evaluation, as soon as it is taken, so an interrupted run keeps them. Files
+are written in D4RL's HDF5 layout by :func:`ipl_core.data.d4rl.write_d4rl_hdf5`. Taught in the appendix
+"Datasets and how they are made".
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ipl_core.online.sac import Evaluation, TanhGaussianActor
 from ipl_core.online.train import train_online
 from ipl_core.results import RESULTS_DIR, RunInfo, atomic_write, save_study, write_json
 
-DATASETS = ("medium-replay", "medium", "expert", "medium-expert")
+DATASETS = ("full-replay", "medium-replay", "medium", "expert", "medium-expert")
 GENERATOR = "ipl_core.online.locomotion_data"
 
 
@@ -45,8 +46,9 @@ class LocomotionRecipe:
 
     task: str = "gym:Hopper-v5"
     """Environment (any :func:`~ipl_core.online.envs.make_env` name)."""
-    medium_return: float = 1100.0
-    """Evaluation return at which the medium policy is frozen (D4RL: about 1/3 of the expert's)."""
+    medium_fraction: float = 1 / 3
+    """The medium policy is the first snapshot whose normalised return, (R - random) / (expert - random),
+    reaches this (D4RL: about a third of the expert)."""
     train_steps: int = 1_000_000
     """SAC training steps for the expert."""
     collect_steps: int = 1_000_000
@@ -62,7 +64,7 @@ class LocomotionRecipe:
     num_seed_steps: int = 10_000
     """Random steps before SAC updates."""
     eval_interval: int = 10_000
-    """Steps between evaluations (each may freeze the medium policy)."""
+    """Steps between evaluations, each of which keeps a policy snapshot (a medium candidate)."""
     eval_episodes: int = 5
     """Episodes per evaluation."""
     checkpoint_interval: int = 50_000
@@ -81,22 +83,20 @@ class LocomotionRecipe:
 
 
 RECIPES: dict[str, LocomotionRecipe] = {
-    "hopper": LocomotionRecipe(task="gym:Hopper-v5", medium_return=1100.0),
-    "walker2d": LocomotionRecipe(task="gym:Walker2d-v5", medium_return=1500.0),
+    "hopper": LocomotionRecipe(task="gym:Hopper-v5"),
+    "walker2d": LocomotionRecipe(task="gym:Walker2d-v5"),
 }
-"""Hopper-v5 and Walker2d-v5. The medium thresholds are about a third of D4RL's expert reference returns
-(3234.3 and 4592.3); D4RL defines medium by that fraction, not by a number."""
+"""Hopper-v5 and Walker2d-v5 with D4RL's settings (1M SAC steps, 1M collected steps per policy)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"train_steps": 1_500, "collect_steps": 1_000, "hidden_dim": 32, "batch_size": 32,
-              "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0,
-              "medium_return": -1e9},
+              "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0},
     "cpu": {"train_steps": 300_000, "collect_steps": 100_000, "eval_interval": 10_000},
     "full": {},
 }
-"""Overrides of :data:`RECIPES` per profile. ``smoke`` takes seconds and freezes the medium policy at the
-first evaluation (its datasets test the pipeline, not the learning); ``cpu`` is what one core does in about
-an hour; ``full`` is D4RL's 1M training and 1M collected steps."""
+"""Overrides of :data:`RECIPES` per profile. ``smoke`` takes seconds (its datasets test the pipeline, not
+the learning); ``cpu`` is what one core does in about an hour; ``full`` is D4RL's 1M training and 1M
+collected steps."""
 
 
 def recipe_for(name: str, profile: str, seed: int = 0) -> LocomotionRecipe:
@@ -119,6 +119,43 @@ def replay_dataset(buffer: ReplayBuffer, source: str) -> OfflineDataset:
     return OfflineDataset(buffer.obs[order].copy(), buffer.action[order].copy(),
                           buffer.next_obs[order].copy(), buffer.true_reward[order].copy(), terminals,
                           ends & ~terminals, source)
+
+
+def first_steps(data: OfflineDataset, n: int, source: str) -> OfflineDataset:
+    """The first ``n`` rows of chronological data; the last one, unless terminal, becomes a timeout."""
+    if not 0 < n <= len(data):
+        raise ValueError(f"{data.source}: cannot take the first {n} of {len(data)} rows")
+    timeouts = data.timeouts[:n].copy()
+    timeouts[-1] = not data.terminals[n - 1]
+    return OfflineDataset(data.observations[:n], data.actions[:n], data.next_observations[:n],
+                          data.rewards[:n], data.terminals[:n], timeouts, source)
+
+
+def random_policy_return(task: str, episodes: int, seed: int) -> float:
+    """Mean return of uniformly random actions (D4RL's "random" reference), episode i seeded ``seed + i``."""
+    env = make_env(task, seed)
+    env.action_space.seed(seed)
+    total = 0.0
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
+
+
+def pick_medium(snapshots: pd.DataFrame, random_return: float, fraction: float) -> pd.Series:
+    """The first snapshot (rows ``step``, ``return``, in step order, the expert last) whose normalised return
+    (R - random) / (expert - random) reaches ``fraction``. Raises ValueError if the expert is no better
+    than the random policy."""
+    expert = float(snapshots["return"].iloc[-1])
+    if expert <= random_return:
+        raise ValueError(f"the expert's evaluation return {expert:.1f} is not above the random policy's "
+                         f"{random_return:.1f}: train longer")
+    normalised = (snapshots["return"] - random_return) / (expert - random_return)
+    return snapshots[normalised >= fraction].iloc[0]
 
 
 def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: str,
@@ -156,8 +193,8 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
     """Train, snapshot, collect and write the four datasets under ``out_dir`` (resumable); returns paths.
 
     Each file gets a manifest (:mod:`ipl_core.data.store`: recipe, sha256, packages, machine);
-    ``summary.json`` records the policies' steps and returns and the sizes. Raises ValueError if
-    ``out_dir`` was made with another recipe, RuntimeError if training never reached ``medium_return``.
+    ``summary.json`` records every snapshot's return, the random policy's, the chosen policies, the sizes
+    and episode returns. Raises ValueError if ``out_dir`` was made with another recipe.
     """
     out = Path(out_dir)
     wanted = dataclasses.asdict(recipe)
@@ -172,37 +209,38 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
         write_json(recipe_file, wanted)
     cfg = recipe.sac_config()
     attrs = {"recipe": json.dumps(wanted), "made_by": GENERATOR}
-    medium_file, expert_file = out / "medium_actor.pt", out / "expert_actor.pt"
-    best = {"return": -np.inf}
+    snapshot_dir, full_file = out / "snapshots", out / "full-replay.hdf5"
 
     def on_evaluation(step: int, result: Evaluation, agent: Any, buffer: ReplayBuffer) -> None:
-        best["return"] = max(best["return"], result.episode_return)
-        if not medium_file.is_file() and result.episode_return >= recipe.medium_return:
-            data = replay_dataset(buffer, f"{recipe.task} medium-replay (SAC until step {step})")
-            write_d4rl_hdf5(out / "medium-replay.hdf5", data, attrs={**attrs, "medium_step": str(step)})
-            state = {"actor": agent.actor.state_dict(), "step": step, "return": result.episode_return}
-            atomic_write(medium_file, lambda tmp: torch.save(state, tmp))
+        state = {"actor": agent.actor.state_dict(), "step": step, "return": result.episode_return}
+        atomic_write(snapshot_dir / f"actor_{step:09d}.pt", lambda tmp: torch.save(state, tmp))
         if step == cfg.total_steps:
-            state = {"actor": agent.actor.state_dict(), "step": step, "return": result.episode_return}
-            atomic_write(expert_file, lambda tmp: torch.save(state, tmp))
+            data = replay_dataset(buffer, f"{recipe.task} full-replay (SAC, {step} steps)")
+            write_d4rl_hdf5(full_file, data, attrs=attrs)
+            write_manifest(full_file, GENERATOR, wanted, recipe.seed, None)
 
     timings_file = out / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
-    if not expert_file.is_file():
+    if not full_file.is_file():
         start = time.perf_counter()
         train_online(cfg, out_dir=out / "sac", progress=progress, on_evaluation=on_evaluation)
         timings["train_seconds"] = timings.get("train_seconds", 0.0) + time.perf_counter() - start
         write_json(timings_file, timings)
-    if not medium_file.is_file():
-        raise RuntimeError(f"{recipe.task}: SAC never reached medium_return={recipe.medium_return} in "
-                           f"{recipe.train_steps} steps (best evaluation {best['return']:.1f}); lower it or "
-                           "train longer")
+    states = [torch.load(f, weights_only=False) for f in sorted(snapshot_dir.glob("actor_*.pt"))]
+    snapshots = pd.DataFrame({"step": [s["step"] for s in states], "return": [s["return"] for s in states]})
+    random_return = random_policy_return(recipe.task, max(recipe.eval_episodes, 10), recipe.seed + 3_000_000)
+    medium = pick_medium(snapshots, random_return, recipe.medium_fraction)
+    chosen = {"medium": states[int(medium.name)], "expert": states[-1]}
+    summary: dict[str, Any] = {"random_return": random_return, "snapshots": snapshots.to_dict("list")}
+    full = load_d4rl_hdf5(full_file)
+    paths = {"full-replay": full_file}
+    paths["medium-replay"], _ = cached(
+        out / "medium-replay.hdf5", GENERATOR, {**wanted, "policy_step": int(medium.step)}, recipe.seed,
+        lambda tmp: write_d4rl_hdf5(tmp, first_steps(full, int(medium.step), f"{recipe.task} medium-replay"),
+                                    attrs={**attrs, "medium_step": str(int(medium.step))}))
     env = make_env(recipe.task, recipe.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    paths = {"medium-replay": out / "medium-replay.hdf5"}
-    summary: dict[str, Any] = {}
-    for name, file, offset in (("medium", medium_file, 1), ("expert", expert_file, 2)):
-        snapshot = torch.load(file, weights_only=False)
+    for offset, (name, snapshot) in enumerate(chosen.items(), start=1):
         summary[f"{name}_policy"] = {"step": snapshot["step"], "eval_return": snapshot["return"]}
         actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"])
         seed = recipe.seed + offset * 1_000_000
@@ -218,14 +256,13 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
         if not reused:
             timings[f"collect_{name}_seconds"] = time.perf_counter() - start
             write_json(timings_file, timings)
-    medium, expert = load_d4rl_hdf5(paths["medium"]), load_d4rl_hdf5(paths["expert"])
-    mixed = OfflineDataset(*(np.concatenate([getattr(medium, k), getattr(expert, k)]) for k in
+    medium_data, expert_data = load_d4rl_hdf5(paths["medium"]), load_d4rl_hdf5(paths["expert"])
+    mixed = OfflineDataset(*(np.concatenate([getattr(medium_data, k), getattr(expert_data, k)]) for k in
                              ("observations", "actions", "next_observations", "rewards", "terminals",
                               "timeouts")), source=f"{recipe.task} medium-expert")
-    paths["medium-expert"], _ = cached(out / "medium-expert.hdf5", GENERATOR, wanted, recipe.seed,
-                                       lambda tmp: write_d4rl_hdf5(tmp, mixed, attrs=attrs))
-    if read_manifest(paths["medium-replay"]) is None:  # written during training, its manifest comes now
-        write_manifest(paths["medium-replay"], GENERATOR, wanted, recipe.seed, None)
+    paths["medium-expert"], _ = cached(out / "medium-expert.hdf5", GENERATOR,
+                                       {**wanted, "policy_steps": [int(medium.step), states[-1]["step"]]},
+                                       recipe.seed, lambda tmp: write_d4rl_hdf5(tmp, mixed, attrs=attrs))
     sizes, returns = {}, {}
     for name, path in paths.items():
         data = load_d4rl_hdf5(path)
@@ -250,9 +287,10 @@ def save_locomotion_results(folders: dict[str, Path], profile: str, results_root
         summary = json.loads(summary_file.read_text())
         recipes.append(summary["recipe"])
         curve = pd.read_parquet(Path(folder) / "sac" / "evaluations.parquet")[["step", "return"]]
-        curves.append(curve.assign(task=name))
-        policy = {"medium-replay": summary["medium_policy"], "medium": summary["medium_policy"],
-                  "expert": summary["expert_policy"], "medium-expert": summary["expert_policy"]}
+        curves.append(curve.assign(task=name, random_return=summary["random_return"]))
+        policy = {"full-replay": summary["expert_policy"], "medium-replay": summary["medium_policy"],
+                  "medium": summary["medium_policy"], "expert": summary["expert_policy"],
+                  "medium-expert": summary["expert_policy"]}
         for dataset, stats in summary["episode_returns"].items():
             rows.append({"task": name, "dataset": dataset, "transitions": summary["sizes"][dataset],
                          "episodes": stats["episodes"], "mean_return": stats["mean"],
