@@ -88,6 +88,7 @@ def test_medium_is_the_first_snapshot_a_third_of_the_way_to_the_expert() -> None
     assert pick_medium(snapshots, random_return=100.0, fraction=1 / 3).step == 20  # (400-100)/900 >= 1/3
     assert pick_medium(snapshots, random_return=-500.0, fraction=1 / 3).step == 10  # 550/1500 >= 1/3
     assert pick_medium(snapshots, random_return=100.0, fraction=0.9).step == 40
+    assert pick_medium(snapshots, random_return=2000.0, fraction=0.0).step == 10  # smoke: the first one
     with pytest.raises(ValueError, match=r"expert.s evaluation return 1000\.0 is not above the random"):
         pick_medium(snapshots, random_return=1000.0, fraction=1 / 3)
 

@@ -90,13 +90,14 @@ RECIPES: dict[str, LocomotionRecipe] = {
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"train_steps": 1_500, "collect_steps": 1_000, "hidden_dim": 32, "batch_size": 32,
-              "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0},
+              "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0,
+              "medium_fraction": 0.0},
     "cpu": {"train_steps": 300_000, "collect_steps": 100_000, "eval_interval": 10_000},
     "full": {},
 }
 """Overrides of :data:`RECIPES` per profile. ``smoke`` takes seconds (its datasets test the pipeline, not
-the learning); ``cpu`` is what one core does in about an hour; ``full`` is D4RL's 1M training and 1M
-collected steps."""
+the learning, so its medium policy is simply the first snapshot); ``cpu`` is what one core does in about
+an hour; ``full`` is D4RL's 1M training and 1M collected steps."""
 
 
 def recipe_for(name: str, profile: str, seed: int = 0) -> LocomotionRecipe:
@@ -148,8 +149,10 @@ def random_policy_return(task: str, episodes: int, seed: int) -> float:
 
 def pick_medium(snapshots: pd.DataFrame, random_return: float, fraction: float) -> pd.Series:
     """The first snapshot (rows ``step``, ``return``, in step order, the expert last) whose normalised return
-    (R - random) / (expert - random) reaches ``fraction``. Raises ValueError if the expert is no better
-    than the random policy."""
+    (R - random) / (expert - random) reaches ``fraction``; with ``fraction`` <= 0, the first snapshot.
+    Raises ValueError if the expert is no better than the random policy."""
+    if fraction <= 0:
+        return snapshots.iloc[0]
     expert = float(snapshots["return"].iloc[-1])
     if expert <= random_return:
         raise ValueError(f"the expert's evaluation return {expert:.1f} is not above the random policy's "
