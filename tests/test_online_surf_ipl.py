@@ -8,10 +8,10 @@ import torch
 
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.ipl_online import implicit_reward, ipl_critic_loss
-from ipl_core.online.pebble import PreferenceData
+from ipl_core.online.pebble import PreferenceData, RewardEnsemble, train_reward_ensemble
 from ipl_core.online.replay import Batch, Segments
 from ipl_core.online.sac import SACAgent, soft_target_value
-from ipl_core.online.surf import pseudo_label_loss, temporal_crop
+from ipl_core.online.surf import pseudo_label_loss, temporal_crop, train_reward_ensemble_surf
 
 
 def test_temporal_crop_takes_contiguous_windows_of_one_length() -> None:
@@ -82,3 +82,39 @@ def test_ipl_loss_regulariser_scales_with_lambda() -> None:
     # the loss is affine in lambda: L(2) - L(1) = L(1) - L(0) = the regulariser, which is positive
     assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], rel=1e-5)
     assert losses[1] > losses[0]
+
+
+def _reward_data(seed: int) -> PreferenceData:
+    rng = np.random.default_rng(seed)
+    data = PreferenceData()
+    pairs = []
+    for _ in range(2):
+        obs = rng.normal(size=(32, 6, 2)).astype(np.float32)
+        pairs.append(Segments(obs, rng.normal(size=(32, 6, 1)).astype(np.float32), obs[..., 0], obs,
+                              np.zeros((32, 6))))
+    label = (pairs[0].true_reward.sum(1) > pairs[1].true_reward.sum(1)).astype(np.float32)
+    data.add(pairs[0], pairs[1], label)
+    return data
+
+
+def _train(surf: bool, weight: float, max_crop: int) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    ensemble = RewardEnsemble(2, 1, 2, (16,))
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-2)
+    rng = np.random.default_rng(1)
+    if surf:
+        train_reward_ensemble_surf(ensemble, optimizer, _reward_data(0), _reward_data(1), 8, 3, 1.1, max_crop,
+                                   tau=0.0, weight=weight, batch_ratio=2, rng=rng)
+    else:
+        train_reward_ensemble(ensemble, optimizer, _reward_data(0), 8, 3, 1.1, rng)
+    return [p.detach().clone() for p in ensemble.parameters()]
+
+
+def test_surf_reward_training_is_pebbles_plus_cropping_and_pseudo_labels() -> None:
+    pebble = _train(surf=False, weight=0.0, max_crop=0)
+    same = _train(surf=True, weight=0.0, max_crop=0)  # no crop, no pseudo-labels: PEBBLE's update exactly
+    assert all(torch.equal(a, b) for a, b in zip(pebble, same, strict=True))
+    pseudo = _train(surf=True, weight=1.0, max_crop=0)
+    cropped = _train(surf=True, weight=0.0, max_crop=3)
+    assert not all(torch.equal(a, b) for a, b in zip(pebble, pseudo, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(pebble, cropped, strict=True))

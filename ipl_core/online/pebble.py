@@ -9,7 +9,7 @@ scripted teachers" (book/online/pebble.ipynb).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -231,11 +231,22 @@ def member_loss(member: torch.nn.Module, obs_1: torch.Tensor, act_1: torch.Tenso
     return preference_loss(member(obs_1, act_1).sum(-1), member(obs_2, act_2).sum(-1), label)
 
 
+PairTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""``(obs_1, act_1, obs_2, act_2)`` of a batch of segment pairs."""
+
+
 def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optimizer, data: PreferenceData,
-                          batch_size: int, max_epochs: int, acc_stop: float, rng: np.random.Generator
+                          batch_size: int, max_epochs: int, acc_stop: float, rng: np.random.Generator,
+                          augment: Callable[[PairTensors], PairTensors] | None = None,
+                          extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None
                           ) -> RewardTraining:
     """PEBBLE's reward update: epochs over the labels (each member its own shuffle) until the mean
-    training accuracy of the members exceeds ``acc_stop`` or ``max_epochs`` is reached."""
+    training accuracy of the members exceeds ``acc_stop`` or ``max_epochs`` is reached.
+
+    ``augment`` transforms each member's labelled batch before its loss, and ``extra_loss(member)`` is
+    added to each member's loss: SURF (:func:`~ipl_core.online.surf.train_reward_ensemble_surf`) uses
+    both, for temporal cropping and its pseudo-label loss.
+    """
     n, members = len(data), len(ensemble.members)
     if n == 0:
         raise ValueError("train_reward_ensemble needs at least one labelled pair")
@@ -247,12 +258,17 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optim
         loss_sum = acc_sum = 0.0
         for start in range(0, n, batch_size):
             total = torch.zeros(())
+            count = min(batch_size, n - start)
             for m, member in enumerate(ensemble.members):
-                result = member_loss(member, *data.tensors(orders[m][start:start + batch_size]))
+                *pairs, label = data.tensors(orders[m][start:start + batch_size])
+                if augment is not None:
+                    pairs = augment(tuple(pairs))
+                result = member_loss(member, *pairs, label)
                 total = total + result.loss
-                count = min(batch_size, n - start)
                 loss_sum += result.loss.item() * count
                 acc_sum += 0.0 if result.accuracy.isnan() else result.accuracy.item() * count
+                if extra_loss is not None:
+                    total = total + extra_loss(member)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()

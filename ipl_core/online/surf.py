@@ -13,7 +13,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ipl_core.online.pebble import PreferenceData, RewardEnsemble, RewardTraining, member_loss
+from ipl_core.online.pebble import (
+    PairTensors,
+    PreferenceData,
+    RewardEnsemble,
+    RewardTraining,
+    train_reward_ensemble,
+)
 
 
 def temporal_crop(obs_1: torch.Tensor, act_1: torch.Tensor, obs_2: torch.Tensor, act_2: torch.Tensor,
@@ -54,33 +60,18 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: torch.optim.
                                max_epochs: int, acc_stop: float, max_crop: int, tau: float,
                                weight: float, batch_ratio: int, rng: np.random.Generator
                                ) -> RewardTraining:
-    """:func:`~ipl_core.online.pebble.train_reward_ensemble` plus cropping and the pseudo-label loss."""
-    n, members = len(data), len(ensemble.members)
-    if n == 0:
-        raise ValueError("train_reward_ensemble_surf needs at least one labelled pair")
-    loss_sum = acc_sum = 0.0
-    epoch = 0
-    while epoch < max_epochs:
-        epoch += 1
-        orders = [rng.permutation(n) for _ in range(members)]
-        loss_sum = acc_sum = 0.0
-        for start in range(0, n, batch_size):
-            total = torch.zeros(())
-            count = min(batch_size, n - start)
-            for m, member in enumerate(ensemble.members):
-                obs_1, act_1, obs_2, act_2, label = data.tensors(orders[m][start:start + batch_size])
-                result = member_loss(member, *temporal_crop(obs_1, act_1, obs_2, act_2, max_crop, rng), label)
-                total = total + result.loss
-                loss_sum += result.loss.item() * count
-                acc_sum += 0.0 if result.accuracy.isnan() else result.accuracy.item() * count
-                if len(unlabelled) > 0 and weight > 0:
-                    u_idx = rng.integers(0, len(unlabelled), size=batch_size * batch_ratio)
-                    u_obs_1, u_act_1, u_obs_2, u_act_2, _ = unlabelled.tensors(u_idx)
-                    cropped = temporal_crop(u_obs_1, u_act_1, u_obs_2, u_act_2, max_crop, rng)
-                    total = total + weight * pseudo_label_loss(member, *cropped, tau)[0]
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-        if acc_sum / (n * members) > acc_stop:
-            break
-    return RewardTraining(epoch, loss_sum / (n * members), acc_sum / (n * members))
+    """:func:`~ipl_core.online.pebble.train_reward_ensemble` with every labelled batch temporally cropped
+    and, per member, ``weight`` times the pseudo-label loss on ``batch_size * batch_ratio`` cropped
+    unlabelled pairs."""
+
+    def crop(pairs: PairTensors) -> PairTensors:
+        return temporal_crop(*pairs, max_crop, rng)  # type: ignore[return-value]
+
+    def pseudo_labels(member: torch.nn.Module) -> torch.Tensor:
+        if len(unlabelled) == 0 or weight <= 0:
+            return torch.zeros(())
+        *pairs, _ = unlabelled.tensors(rng.integers(0, len(unlabelled), size=batch_size * batch_ratio))
+        return weight * pseudo_label_loss(member, *crop(tuple(pairs)), tau)[0]
+
+    return train_reward_ensemble(ensemble, optimizer, data, batch_size, max_epochs, acc_stop, rng,
+                                 augment=crop, extra_loss=pseudo_labels)
