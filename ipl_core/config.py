@@ -1,8 +1,9 @@
 """The configuration of one offline run, as a frozen dataclass of flat scalars, and the paper's presets.
 
 The same field names are the papermill parameters of the offline notebooks. Defaults follow IPL Table 6
-(MetaWorld); :data:`PRESETS` holds Table 5 (locomotion) and Table 6, and the parameter-budget settings of
-App. B.4. Taught in "IPL in practice" (book/ipl/offline.ipynb).
+(MetaWorld); :data:`PRESETS` holds Table 5 (locomotion) and Table 6; :mod:`ipl_core.variants` names the
+changes that make them into each column of the paper's tables. Taught in "IPL in practice"
+(book/ipl/offline.ipynb).
 """
 
 from __future__ import annotations
@@ -109,9 +110,6 @@ PRESETS: dict[str, OfflineConfig] = {
     # IPL Table 5 (D4RL locomotion with the human preferences of Kim et al.), 2x256 networks.
     "locomotion": OfflineConfig(num_layers=2, beta=3.0, pref_batch_size=8, offline_batch_size=256,
                                 steps=1_000_000, subsample_length=64, eval_every=5000, eval_episodes=10),
-    # IPL App. B.4: the parameter-budget runs on MetaWorld (two 64-unit layers; IPL with AWAC).
-    "metaworld-budget-64": OfflineConfig(hidden_dim=64, num_layers=2),
-    "metaworld-budget-35": OfflineConfig(hidden_dim=35, num_layers=2),
 }
 """Paper settings by name; combine with :meth:`OfflineConfig.replace`, e.g. ``preset("locomotion",
 method="ipl-xql")``."""

@@ -208,3 +208,95 @@ STUDIES["online-feedback"] = Study(
     },
     score_metrics=("return", "success", "q_mc_mse"),
 )
+
+
+# --- IPL efficiency and sensitivity on MetaWorld (IPL Table 8, Fig. 2, Fig. 8) -------------------------
+# The axis `variant` names an entry of ipl_core.variants.VARIANTS (changes to the metaworld preset); both
+# studies use the data recipe and schedules of ipl-metaworld-scaling at every profile.
+
+_SCALING_SETTINGS = STUDIES["ipl-metaworld-scaling"].settings
+
+STUDIES["ipl-metaworld-budget"] = Study(
+    name="ipl-metaworld-budget",
+    grid={
+        "smoke": {"variant": ("ipl-64", "mr-35", "mr-64"), "task": ("button-press",), "num_queries": (20,),
+                  "seed": (0,)},
+        # 12 cells of 50-70 s, measured with --jobs 1 beside two other busy processes on 2 cores: 12 minutes.
+        "cpu": {"variant": ("ipl-64", "mr-35", "mr-64"), "task": ("button-press", "drawer-open"),
+                "num_queries": (500,), "seed": (0, 1)},
+        # IPL Table 8: four tasks (Assembly omitted), four data sizes, five seeds.
+        "full": {"variant": ("ipl-64", "mr-35", "mr-64"),
+                 "task": ("button-press", "drawer-open", "sweep-into", "plate-slide"),
+                 "num_queries": (500, 1000, 2000, 4000), "seed": (0, 1, 2, 3, 4)},
+    },
+    settings=dict(_SCALING_SETTINGS),
+    score_metrics=("success", "return"),
+)
+
+STUDIES["ipl-metaworld-sensitivity"] = Study(
+    name="ipl-metaworld-sensitivity",
+    grid={
+        "smoke": {"variant": ("ipl-lambda-0", "ipl-lambda-0.5", "mr-reward-steps-20"),
+                  "task": ("drawer-open",), "num_queries": (20,), "seed": (0,)},
+        # Table 6's 3x256 networks: 6 cells of 3-6 minutes, measured as above: 28 minutes for one seed
+        # (`--seeds 0 1` adds as much again).
+        "cpu": {"variant": ("ipl-lambda-0", "ipl-lambda-0.5", "ipl-lambda-2", "mr-reward-steps-200",
+                            "mr-reward-steps-2000", "mr-reward-steps-5000"),
+                "task": ("drawer-open",), "num_queries": (500,), "seed": (0,)},
+        # IPL Fig. 2 middle and right, Fig. 8 (Drawer Open, 500 queries): five lambdas, five reward-step
+        # counts around the default 20k of 200k, five seeds.
+        "full": {"variant": ("ipl-lambda-0", "ipl-lambda-0.125", "ipl-lambda-0.5", "ipl-lambda-2",
+                             "ipl-lambda-8", "mr-reward-steps-2000", "mr-reward-steps-5000",
+                             "mr-reward-steps-20000", "mr-reward-steps-50000", "mr-reward-steps-200000"),
+                 "task": ("drawer-open",), "num_queries": (500,), "seed": (0, 1, 2, 3, 4)},
+    },
+    settings=dict(_SCALING_SETTINGS),
+    score_metrics=("success", "return"),
+)
+
+
+# --- Offline locomotion with the SAC-made datasets (IPL Table 1, Table 2, Table 7) ----------------------
+
+_LOCOMOTION_COMMON = {"teacher": "oracle", "data_seed": 0, "num_queries": None, "device": "cpu"}
+"""Scripted labels instead of Kim et al.'s human ones; ``num_queries=None`` takes their counts (500 pairs for
+medium-replay, 100 for medium-expert, :data:`ipl_core.data.locomotion_prefs.HUMAN_LABEL_QUERIES`)."""
+
+STUDIES["ipl-locomotion"] = Study(
+    name="ipl-locomotion",
+    grid={
+        "smoke": {"variant": ("iql", "mr", "ipl", "pt"), "dataset": ("hopper-medium-replay",), "seed": (0,)},
+        # IPL Table 2 (locomotion rows) plus the oracle and MR of Table 1, on the two medium-replay datasets.
+        # Cells run variant by variant in this order, the slowest (whole segments) last.
+        "cpu": {"variant": ("ipl", "iql", "mr", "ipl-lambda-0", "ipl-xql", "ipl-no-aug"),
+                "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": (0, 1)},
+        # IPL Table 1 and Table 7: every column on the four locomotion datasets, five seeds.
+        "full": {"variant": ("iql", "mr", "nmr", "pt", "brex", "ipl", "ipl-no-aug", "ipl-lambda-0",
+                             "ipl-xql"),
+                 "dataset": ("hopper-medium-replay", "hopper-medium-expert", "walker2d-medium-replay",
+                             "walker2d-medium-expert"),
+                 "seed": (0, 1, 2, 3, 4)},
+    },
+    settings={
+        # Seconds: the smoke SAC datasets (made in the notebook; random-policy episodes are short, so
+        # 10-step segments cut to 8), 40 updates, one short evaluation.
+        "smoke": {**_LOCOMOTION_COMMON, "data_profile": "smoke", "make_data": True, "num_queries": 50,
+                  "segment_length": 10, "subsample_length": 8, "steps": 40, "reward_steps": 40,
+                  "eval_every": 40, "eval_episodes": 1, "eval_episode_length": 100, "log_every": 10,
+                  "checkpoint_every": 20},
+        # The cpu datasets (100k SAC steps, 100k collected steps per policy) must exist. 2k updates (the
+        # paper: 1M; IPL runs about 25 updates/s on one core, IQL about 90), MR's reward trained for 1k of
+        # them (the paper: 20k of 1M), five 1000-step evaluation episodes at steps 0, 1k and 2k: 24 cells
+        # in about 30 minutes with --jobs 1.
+        "cpu": {**_LOCOMOTION_COMMON, "data_profile": "cpu", "make_data": False, "segment_length": 100,
+                "subsample_length": 64, "steps": 2000, "reward_steps": 1000, "eval_every": 1000,
+                "eval_episodes": 5, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1000},
+        # IPL App. B.2 and Table 5: k = 100 cut to s = 64, 1M updates, MR's reward for 20k, ten evaluation
+        # episodes every 5000 steps; data from `python -m ipl_core.online.locomotion_data <task> --profile
+        # full --out data/locomotion/full/<task>`.
+        "full": {**_LOCOMOTION_COMMON, "data_profile": "full", "make_data": False, "segment_length": 100,
+                 "subsample_length": 64, "steps": 1_000_000, "reward_steps": 20_000, "eval_every": 5000,
+                 "eval_episodes": 10, "eval_episode_length": 1000, "log_every": 1000,
+                 "checkpoint_every": 10_000},
+    },
+    score_metrics=("normalized_score", "return", "pref_accuracy"),
+)

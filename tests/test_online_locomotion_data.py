@@ -103,7 +103,7 @@ def test_random_policy_return_is_seeded() -> None:
 def test_profiles_override_the_recipes() -> None:
     assert recipe_for("walker2d", "full") == RECIPES["walker2d"]
     cpu = recipe_for("hopper", "cpu", seed=3)
-    assert (cpu.task, cpu.train_steps, cpu.collect_steps, cpu.seed) == ("gym:Hopper-v5", 300_000, 100_000, 3)
+    assert (cpu.task, cpu.train_steps, cpu.collect_steps, cpu.seed) == ("gym:Hopper-v5", 100_000, 100_000, 3)
     assert set(PROFILES) == {"smoke", "cpu", "full"}
     with pytest.raises(KeyError, match="unknown locomotion profile 'huge'"):
         recipe_for("hopper", "huge")

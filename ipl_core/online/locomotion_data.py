@@ -92,7 +92,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"train_steps": 1_500, "collect_steps": 1_000, "hidden_dim": 32, "batch_size": 32,
               "num_seed_steps": 500, "eval_interval": 500, "eval_episodes": 1, "checkpoint_interval": 0,
               "medium_fraction": 0.0},
-    "cpu": {"train_steps": 300_000, "collect_steps": 100_000, "eval_interval": 10_000},
+    "cpu": {"train_steps": 100_000, "collect_steps": 100_000, "eval_interval": 10_000},
     "full": {},
 }
 """Overrides of :data:`RECIPES` per profile. ``smoke`` takes seconds (its datasets test the pipeline, not
