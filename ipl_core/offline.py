@@ -144,9 +144,15 @@ def ipl_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off:
     """IPL with IQL, IPL Algorithm 2: V by expectile regression on B_p u B_o towards min_i Q_targ_i;
     Q by the regularised preference loss of Eq. 6 on implicit rewards Q_i - gamma V(s') (Eq. 4);
     pi by advantage-weighted regression with A = min_i Q_targ_i(s, a) - V(s)."""
+    return _ipl_value_update(agent, optimizers, pref, off, cfg, "expectile")
+
+
+def _ipl_value_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
+                      cfg: OfflineConfig, value_kind: str) -> Metrics:
+    """One step of IPL with a value network trained by ``value_kind`` ("expectile": IQL, "linex": XQL)."""
     x = stack_transitions(pref, off, cfg.discount)
     target_q = agent.target_q(x.obs, x.act).min(dim=0).values
-    value = _value_step(agent, optimizers["value"], x.obs, target_q, "expectile", cfg)
+    value = _value_step(agent, optimizers["value"], x.obs, target_q, value_kind, cfg)
     with torch.no_grad():
         next_v = agent.value(x.next_obs)
     critic, q = _ipl_critic_step(agent, optimizers["critic"], x, next_v, pref.label, cfg, target_clip(cfg))
@@ -161,17 +167,7 @@ def ipl_xql_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, 
                    cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
     """IPL with XQL, IPL Algorithm 1: as :func:`ipl_update` but V minimises the linex (Gumbel) loss
     exp(z) - z - 1, z = (Q_targ - V) / alpha, so that V tracks the soft maximum of Q (XQL)."""
-    x = stack_transitions(pref, off, cfg.discount)
-    target_q = agent.target_q(x.obs, x.act).min(dim=0).values
-    value = _value_step(agent, optimizers["value"], x.obs, target_q, "linex", cfg)
-    with torch.no_grad():
-        next_v = agent.value(x.next_obs)
-    critic, q = _ipl_critic_step(agent, optimizers["critic"], x, next_v, pref.label, cfg, target_clip(cfg))
-    with torch.no_grad():
-        advantage = target_q - agent.value(x.obs)
-    actor = _actor_step(agent, optimizers["actor"], x.obs, x.act, advantage, cfg)
-    agent.update_target(cfg.target_tau)
-    return _metrics(critic, q, value, actor)
+    return _ipl_value_update(agent, optimizers, pref, off, cfg, "linex")
 
 
 def ipl_awac_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
