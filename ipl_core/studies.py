@@ -266,7 +266,9 @@ STUDIES["ipl-locomotion"] = Study(
     grid={
         "smoke": {"variant": ("iql", "mr", "ipl", "pt"), "dataset": ("hopper-medium-replay",), "seed": (0,)},
         # IPL Table 2 (locomotion rows) plus the oracle and MR of Table 1, on the two medium-replay datasets.
-        # Cells run variant by variant in this order, the slowest (whole segments) last.
+        # Cells run variant by variant in this order, the slowest (whole segments) last. Measured on
+        # 2026-11-29 with --jobs 2 on 2 cores: about 4 minutes per IPL cell (No Aug 5.5), 1.5 for IQL and
+        # MR; 20 minutes per seed, 40 for both.
         "cpu": {"variant": ("ipl", "iql", "mr", "ipl-lambda-0", "ipl-xql", "ipl-no-aug"),
                 "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": (0, 1)},
         # IPL Table 1 and Table 7: every column on the four locomotion datasets, five seeds.
@@ -284,9 +286,8 @@ STUDIES["ipl-locomotion"] = Study(
                   "eval_every": 40, "eval_episodes": 1, "eval_episode_length": 100, "log_every": 10,
                   "checkpoint_every": 20},
         # The cpu datasets (100k SAC steps, 100k collected steps per policy) must exist. 2k updates (the
-        # paper: 1M; IPL runs about 25 updates/s on one core, IQL about 90), MR's reward trained for 1k of
-        # them (the paper: 20k of 1M), five 1000-step evaluation episodes at steps 0, 1k and 2k: 24 cells
-        # in about 30 minutes with --jobs 1.
+        # paper: 1M), MR's reward trained for 1k of them (the paper: 20k of 1M), five 1000-step evaluation
+        # episodes at steps 0, 1k and 2k.
         "cpu": {**_LOCOMOTION_COMMON, "data_profile": "cpu", "make_data": False, "segment_length": 100,
                 "subsample_length": 64, "steps": 2000, "reward_steps": 1000, "eval_every": 1000,
                 "eval_episodes": 5, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1000},
