@@ -34,7 +34,7 @@ def variant_parameters(
 def describe_variant(variant: str, **settings: Any) -> dict[str, Any]:
     """The columns that tell variants apart in a results table: label, method, widths, lambda (None where
     the method is not IPL), reward steps (None where it has no reward model) and parameter count, for the
-    config :func:`variant_config` resolves with ``settings``."""
+    config :func:`~ipl_core.variants.variant_config` resolves with ``settings``."""
     cfg = variant_config(variant, "metaworld", **settings)
     return {
         "variant": variant,

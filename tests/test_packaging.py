@@ -85,3 +85,14 @@ def test_ruff_is_clean() -> None:
         [ruff, "check", "ipl_core", "tests", "benchmarks", "book"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_library_module_is_in_the_api_reference() -> None:
+    api = (ROOT / "book" / "appendix" / "api.md").read_text()
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in (ROOT / "ipl_core").rglob("*.py")
+        if p.name not in {"__init__.py", "__main__.py"}
+    }
+    missing = sorted(m for m in modules if f"automodule:: {m}\n" not in api)
+    assert not missing, f"book/appendix/api.md has no automodule for {missing}"

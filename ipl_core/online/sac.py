@@ -144,7 +144,7 @@ def sac_update(agent: SACAgent, batch: Batch, generator: torch.Generator,
 def actor_temperature_target_step(agent: SACAgent, obs: torch.Tensor, generator: torch.Generator
                                   ) -> dict[str, float]:
     """The rest of a SAC step after the critic's: actor (MRN Eq. 5), temperature towards the target
-    entropy -|A|, then the Polyak update of the target critic. Shared by SAC and IPL online."""
+    entropy ``-|A|``, then the Polyak update of the target critic. Shared by SAC and IPL online."""
     cfg = agent.cfg
     action, log_prob = agent.actor.sample(obs, generator)
     q1, q2 = agent.critic(obs, action)
