@@ -96,7 +96,4 @@ def run_variant(
     result = train(
         config, offline, preferences, out_dir=Path(out_dir) / "train", evaluate=evaluator, progress=progress
     )
-    evaluations = result.metrics[result.metrics.kind == "eval"]
-    metrics = evaluations.pivot_table(index=["seed", "step"], columns="metric", values="value").reset_index()
-    metrics.columns.name = None
-    return metrics.assign(**describe_variant(variant, **settings))
+    return result.evaluations().assign(**describe_variant(variant, **settings))

@@ -56,6 +56,13 @@ class TrainResult:
     wall_time_s: float
     """Seconds this call took."""
 
+    def evaluations(self) -> pd.DataFrame:
+        """The evaluation rows of :attr:`metrics`, one row per (seed, step) and one column per metric."""
+        evals = self.metrics[self.metrics.kind == "eval"]
+        wide = evals.pivot_table(index=["seed", "step"], columns="metric", values="value").reset_index()
+        wide.columns.name = None
+        return wide
+
 
 def _check_data(cfg: OfflineConfig, offline: OfflineDataset, preferences: PreferenceDataset | None) -> None:
     if preferences is None:

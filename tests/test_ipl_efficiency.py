@@ -167,3 +167,16 @@ def test_smoke_grid_runs_end_to_end_through_the_runner(study: str, tmp_path: Pat
     assert set(summary.metric) == {"success", "return"}
     assert runs.step.max() == cells[0].params["steps"]
     assert results.info.profile == "smoke" and results.info.steps == cells[0].params["steps"]
+
+
+def test_train_result_evaluations_has_one_row_per_evaluation_and_a_column_per_metric(pendulum) -> None:
+    offline, preferences = pendulum
+    cfg = variant_config("ipl-64", "metaworld", steps=20, log_every=5, eval_every=10, checkpoint_every=0,
+                         offline_batch_size=32, pref_batch_size=8)
+    result = train(cfg, offline, preferences, progress=False)
+    wide = result.evaluations()
+    tidy = result.metrics[result.metrics.kind == "eval"]
+    assert sorted(wide.step) == sorted(tidy.step.unique()) and set(wide.seed) == {cfg.seed}
+    for metric in tidy.metric.unique():
+        expected = tidy[tidy.metric == metric].sort_values("step").value.to_numpy()
+        np.testing.assert_allclose(wide.sort_values("step")[metric].to_numpy(), expected)
