@@ -157,11 +157,12 @@ ONLINE_CPU_SETTINGS: dict[str, Any] = {
     "num_unsup_steps": 4000, "feedback_per_round": 25, "feedback_interval": 5000, "ppo_rollout_steps": 2000,
     "eval_interval": 5000, "eval_episodes": 3, "log_interval": 1000, "checkpoint_interval": 5000,
 }
-"""About 4 minutes per cell on one core (about 90 updates/s at these widths): 20k steps of walker-walk
-(the paper: 500k), networks of 256 units and batches of 256 (the paper: 1024), 1k random and 4k
-unsupervised steps (the paper: 1k and 9k), the task's label budget in four rounds every 5k steps, three
-evaluation episodes every 5k steps. Far too short to learn to walk: it checks the curves' shapes, not
-MRN's scores. ``None`` keeps the task's TOML value."""
+"""About 10-13 minutes per cell with two cells at once on 2 cores (measured 2026-11-29: SAC, PEBBLE, SURF
+and MRN 10-13 min, Preference PPO 2 min, IPL online 30 min, whose critic also scores 16 labelled pairs of
+50-step segments at every update). 20k steps of walker-walk (the paper: 500k), networks of 256 units and
+batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper: 1k and 9k), the task's
+label budget in four rounds every 5k steps, three evaluation episodes every 5k steps. Far too short to
+learn to walk: it checks the curves' shapes, not MRN's scores. ``None`` keeps the task's TOML value."""
 
 ONLINE_FULL_SETTINGS: dict[str, Any] = dict.fromkeys(ONLINE_SMOKE_SETTINGS)
 """MRN Sec. 5.1 and B-Pref: every value of ``configs/online/<task>.toml`` unchanged (``None``)."""
@@ -175,7 +176,7 @@ STUDIES["online"] = Study(
     grid={
         "smoke": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"), "task": ("walker-walk",),
                   "seed": (0,)},
-        # 12 cells of about 4 minutes: under 30 minutes with --jobs 2.
+        # 12 cells: 1 h 20 min with --jobs 2 on 2 cores (2026-11-29; IPL online is the longest cell).
         "cpu": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"), "task": ("walker-walk",),
                 "seed": (0, 1)},
         # MRN Fig. 2-3 and Table 1: every method on nine tasks, ten seeds (plus IPL online, IPL Fig. 5).
@@ -191,7 +192,7 @@ STUDIES["online-feedback"] = Study(
     grid={
         "smoke": {"algorithm": ("pebble", "mrn"), "task": ("walker-walk",), "feedback_budget": (20, 40),
                   "seed": (0,)},
-        # 8 cells of about 4 minutes: under 20 minutes with --jobs 2.
+        # 8 cells of 13-16 minutes: about an hour with --jobs 2 (2026-11-29: seed 0 took 31 min).
         "cpu": {"algorithm": ("pebble", "mrn"), "task": ("walker-walk",), "feedback_budget": (100, 400),
                 "seed": (0, 1)},
         # MRN Fig. 4: three methods, Walker and Door Open, 100 to 2000 labels, five seeds.
