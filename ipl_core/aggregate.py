@@ -106,13 +106,17 @@ def aggregate(study: str, profile: str, results_dir: Path = RESULTS_DIR) -> Path
     configs = [
         json.loads(p.read_text()) for p in (Path(results_dir) / study / profile).glob("*/seed=*/config.json")
     ]
+    settings = spec.settings[profile]
+    steps = settings.get("steps", settings.get("total_steps"))
+    if steps is None and "step" in runs:  # left to the task's TOML (online studies at `full`): the runs say
+        steps = int(runs["step"].max())
     commits = sorted({c["commit"] for c in configs})
     devices = sorted({c["device_description"] for c in configs})
     info = RunInfo(
         study=study,
         profile=profile,
         seeds=tuple(sorted(runs["seed"].unique().tolist())),
-        steps=spec.settings[profile].get("steps", spec.settings[profile].get("total_steps")),
+        steps=steps,
         device="; ".join(devices),
         commit=commits[0] if len(commits) == 1 else ";".join(commits),
         wall_time_s=float(sum(c["wall_time_s"] for c in configs)),

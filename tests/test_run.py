@@ -136,3 +136,19 @@ def test_set_overrides_parse_json_then_text() -> None:
     overrides = dict([parse_setting("l2=0.5"), parse_setting("num_queries=[7]")])
     cells = studies.expand("bradley-terry", "smoke", **overrides)
     assert {c.params["l2"] for c in cells} == {0.5} and {c.params["num_queries"] for c in cells} == {7}
+
+
+def test_steps_left_to_the_task_files_are_read_from_the_runs(
+    tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online studies at `full` keep `total_steps` of each task's TOML (None in the profile): the run's
+    recorded steps are then the last step the runs logged, so the book can still say how long they ran."""
+    study = Study(name="tiny", grid={"smoke": {"width": (1,), "seed": (0,)}},
+                  settings={"smoke": {"total_steps": None}}, score_metrics=("score",))
+    monkeypatch.setitem(studies.STUDIES, "tiny", study)
+    results = tmp_path / "results"
+    run_grid(expand("tiny", "smoke"), results, experiments_dir=tiny_study)
+    aggregate("tiny", "smoke", results)
+    info = load_study("tiny", root=results).info
+    assert info.steps == 2  # the notebook logs steps 0, 1, 2
+    assert "2 steps per seed" in info.describe()
