@@ -13,10 +13,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import torch
 
 from ipl_core.results import PROFILES
+
+RUNTIME_SETTINGS = ("device",)
+"""Settings that say where a cell runs, not what it computes: every study accepts them, and they are left
+out of the config id, so a cell started on one device is complete (or resumes) on another."""
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,9 @@ class Study:
     """Columns of each run's ``metrics.parquet`` that the aggregation summarises over seeds."""
     summary_keys: tuple[str, ...] = ()
     """Grid axes the aggregation groups by; all axes but ``seed`` when empty."""
+    device_use: Literal["torch", "cpu-only", "none"] = "torch"
+    """What the setting ``device`` (default ``cpu``) does: ``torch`` puts every tensor on it; ``cpu-only``
+    accepts only ``cpu`` for now; ``none`` accepts and ignores it (nothing in the study uses torch)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class Cell:
         """A readable, stable name of the configuration without the seed, e.g. ``method=ipl,task=drawer``."""
         keys = sorted(k for k in self.axes if k != "seed")
         readable = ",".join(f"{k}={self.params[k]}" for k in keys) or "default"
-        settings = {k: v for k, v in self.params.items() if k not in keys and k != "seed"}
+        settings = {k: v for k, v in self.params.items()
+                    if k not in keys and k != "seed" and k not in RUNTIME_SETTINGS}
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{readable},settings={digest}"
 
@@ -71,12 +84,12 @@ STUDIES: dict[str, Study] = {
         },
         settings={profile: {"num_states": 20, "segment_length": 5, "l2": 1e-3} for profile in PROFILES},
         score_metrics=("test_agreement", "reward_correlation", "test_probability_mae"),
+        device_use="none",  # a closed-form logistic fit on a 20-state chain: numpy and a few torch calls
     ),
 }
 
 
-_METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 1.0, "data_seed": 0,
-                     "device": "cpu"}
+_METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 1.0, "data_seed": 0}
 """IPL Table 6 and Appendix B.3: segments of 25 steps sub-sampled to 16, expert noise std 1.0."""
 
 STUDIES["ipl-metaworld-scaling"] = Study(
@@ -115,14 +128,35 @@ def get_study(name: str) -> Study:
     return STUDIES[name]
 
 
+def check_device(study: Study, device: Any) -> str:
+    """``device`` if ``study`` can run there; else a ValueError naming the setting and what was expected."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ValueError(f"study {study.name!r}: setting device={device!r} is not a device; "
+                         "expected 'cpu', 'cuda' or 'cuda:N'")
+    if study.device_use == "cpu-only" and device != "cpu":
+        raise ValueError(f"study {study.name!r}: setting device={device!r}: not yet: the online learners "
+                         "run on the CPU only; use device=cpu")
+    if study.device_use == "torch" and device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"study {study.name!r}: setting device={device!r}, but this torch "
+                             f"({torch.__version__}) sees no CUDA device; use device=cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"study {study.name!r}: setting device={device!r}, but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) exist (cuda:0 ...)")
+    return device
+
+
 def expand(name: str, profile: str, **overrides: tuple[Any, ...] | Any) -> list[Cell]:
     """All cells of a study at a profile, in a stable order. ``overrides`` replace grid axes (a tuple of
-    values) or settings (one value), e.g. ``expand("ipl-metaworld-scaling", "cpu", seed=(0,))``."""
+    values) or settings (one value), e.g. ``expand("ipl-metaworld-scaling", "cpu", seed=(0,))``. Every
+    study has the setting ``device`` (default ``cpu``, see :data:`RUNTIME_SETTINGS`), checked here by
+    :func:`check_device`, so a bad device stops the runner before any work."""
     study = get_study(name)
     if profile not in PROFILES:
         raise KeyError(f"unknown profile {profile!r} for study {name!r}; expected one of {PROFILES}")
     grid = dict(study.grid[profile])
-    settings = dict(study.settings[profile])
+    settings = {**dict(study.settings[profile]), "device": "cpu"}
     for key, value in overrides.items():
         if key in grid:
             grid[key] = tuple(value) if isinstance(value, (tuple, list)) else (value,)
@@ -133,6 +167,7 @@ def expand(name: str, profile: str, **overrides: tuple[Any, ...] | Any) -> list[
                 f"study {name!r} has no grid axis or setting {key!r}; "
                 f"axes: {sorted(grid)}, settings: {sorted(settings)}"
             )
+    check_device(study, settings["device"])
     axes = list(grid)
     return [
         Cell(name, profile, {**settings, **dict(zip(axes, values, strict=True))}, tuple(axes))
@@ -185,6 +220,7 @@ STUDIES["online"] = Study(
     },
     settings={"smoke": ONLINE_SMOKE_SETTINGS, "cpu": ONLINE_CPU_SETTINGS, "full": ONLINE_FULL_SETTINGS},
     score_metrics=("return", "success", "q_mc_mse"),
+    device_use="cpu-only",
 )
 
 STUDIES["online-feedback"] = Study(
@@ -208,6 +244,7 @@ STUDIES["online-feedback"] = Study(
         "full": {k: v for k, v in ONLINE_FULL_SETTINGS.items() if k != "feedback_budget"},
     },
     score_metrics=("return", "success", "q_mc_mse"),
+    device_use="cpu-only",
 )
 
 
@@ -258,7 +295,7 @@ STUDIES["ipl-metaworld-sensitivity"] = Study(
 
 # --- Offline locomotion with the SAC-made datasets (IPL Table 1, Table 2, Table 7) ----------------------
 
-_LOCOMOTION_COMMON = {"teacher": "oracle", "data_seed": 0, "num_queries": None, "device": "cpu"}
+_LOCOMOTION_COMMON = {"teacher": "oracle", "data_seed": 0, "num_queries": None}
 """Scripted labels instead of Kim et al.'s human ones; ``num_queries=None`` takes their counts (500 pairs for
 medium-replay, 100 for medium-expert, :data:`ipl_core.data.locomotion_prefs.HUMAN_LABEL_QUERIES`)."""
 

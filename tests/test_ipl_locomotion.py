@@ -234,12 +234,13 @@ def test_two_phase_variants_relabel_the_offline_data_and_others_do_not() -> None
 @pytest.mark.slow
 def test_the_smoke_cell_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """About 30 s: smoke SAC data for Hopper in a fresh data folder, then one cell of the study."""
-    from ipl_core.run import run_cell
+    from ipl_core.run import cell_dir, run_grid
 
     monkeypatch.setenv("IPL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MUJOCO_GL", "egl")
     (cell,) = expand("ipl-locomotion", "smoke", variant=("ipl-lambda-0",))
-    out = run_cell(cell, tmp_path / "results")
+    run_grid([cell], tmp_path / "results")
+    out = cell_dir(cell, tmp_path / "results")
     metrics = pd.read_parquet(out / "metrics.parquet")
     assert list(metrics.step) == [0, cell.params["steps"]]
     assert np.isfinite(metrics[["return", "normalized_score", "pref_accuracy"]].to_numpy()).all()

@@ -1,4 +1,5 @@
-"""The study grid, the papermill runner (local threads and Ray) and the aggregation."""
+"""The study grid, the papermill runner (groups of seeds, local threads and Ray, dry runs, devices) and the
+aggregation."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ import pytest
 from ipl_core import studies
 from ipl_core.aggregate import aggregate, bootstrap_ci, summarize
 from ipl_core.results import load_study
-from ipl_core.run import cell_dir, parse_setting, run_cell, run_grid
+from ipl_core.run import (
+    Group,
+    cell_dir,
+    config_dir,
+    main,
+    make_groups,
+    parse_setting,
+    plan,
+    run_grid,
+    run_group,
+)
 from ipl_core.studies import Study, expand
 
 TINY = Study(
@@ -26,16 +37,22 @@ TINY = Study(
 
 @pytest.fixture
 def tiny_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A study whose notebook writes a 3-step learning curve that depends on width and seed."""
+    """A study whose notebook writes, for each of its seeds, a 3-step learning curve that depends on width
+    and seed, and records the process id and thread count it ran with."""
     monkeypatch.setitem(studies.STUDIES, "tiny", TINY)
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nrun_dir = None\nwidth = 1\nseed = 0\nsteps = 3')
+    params = nbformat.v4.new_code_cell(
+        'profile = "smoke"\nrun_dir = None\nseeds = [0]\nthreads = 1\nwidth = 1\nsteps = 3\ndevice = "cpu"'
+    )
     params.metadata["tags"] = ["parameters"]
     body = nbformat.v4.new_code_cell(
+        "import os\n"
         "import pandas as pd\n"
         "from ipl_core.results import write_table\n"
-        "rows = [{'step': s, 'seed': seed, 'score': width * (s + 1) + 0.1 * seed} for s in range(steps)]\n"
-        "write_table(run_dir + '/metrics.parquet', pd.DataFrame(rows))\n"
+        "for seed in seeds:\n"
+        "    rows = [{'step': s, 'seed': seed, 'score': width * (s + 1) + 0.1 * seed, 'pid': os.getpid(),\n"
+        "             'threads': threads} for s in range(steps)]\n"
+        "    write_table(f'{run_dir}/seed={seed}/metrics.parquet', pd.DataFrame(rows))\n"
     )
     nb.cells = [params, body]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -94,12 +111,12 @@ def test_local_grid_skips_complete_cells_and_reruns_incomplete_ones(tiny_study: 
     assert summary.loc[2, "final_mean"] == pytest.approx(2 * 3 + 0.05)
     config = json.loads((cell_dir(cells[0], results) / "config.json").read_text())
     assert config["width"] == 1 and config["profile"] == "smoke"
-    # A complete cell is skipped: its folder is left untouched.
+    # A complete seed is skipped: its folder is left untouched.
     marker = cell_dir(cells[0], results) / "metrics.parquet"
     before = marker.stat().st_mtime_ns
-    run_cell(cells[0], results, tiny_study)
+    run_group(Group((cells[0],)), results, tiny_study)
     assert marker.stat().st_mtime_ns == before
-    # A cell whose config.json is missing (killed before completion) runs again.
+    # A seed whose config.json is missing (killed before completion) runs again.
     (cell_dir(cells[1], results) / "config.json").unlink()
     assert run_grid(cells, results, experiments_dir=tiny_study) == [cell_dir(cells[1], results)]
     assert load_study("tiny", root=results).info.seeds == (0, 1)
@@ -124,7 +141,7 @@ def test_ray_gives_the_same_results_as_local_processes(tiny_study: Path, tmp_pat
 def test_missing_notebook_is_named(tmp_path: Path, tiny_study: Path) -> None:
     cell = expand("bradley-terry", "smoke")[0]
     with pytest.raises(FileNotFoundError, match="no experiment notebook"):
-        run_cell(cell, tmp_path, experiments_dir=tiny_study)
+        run_group(Group((cell,)), tmp_path, experiments_dir=tiny_study)
 
 
 def test_set_overrides_parse_json_then_text() -> None:
@@ -152,3 +169,161 @@ def test_steps_left_to_the_task_files_are_read_from_the_runs(
     info = load_study("tiny", root=results).info
     assert info.steps == 2  # the notebook logs steps 0, 1, 2
     assert "2 steps per seed" in info.describe()
+
+
+def test_seeds_of_a_configuration_run_in_one_process(tiny_study: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    cells = expand("tiny", "smoke")
+    run_grid(cells, results, jobs=2, experiments_dir=tiny_study, seeds_per_process=2, threads=3)
+    for width in (1, 2):
+        members = [c for c in cells if c.params["width"] == width]
+        runs = [pd.read_parquet(cell_dir(c, results) / "metrics.parquet") for c in members]
+        assert len({int(r.pid.iloc[0]) for r in runs}) == 1, "both seeds of a configuration in one process"
+        assert all((r.threads == 3).all() for r in runs)
+        for cell, run in zip(members, runs, strict=True):
+            seed = cell.params["seed"]
+            assert list(run.score) == pytest.approx([width * (s + 1) + 0.1 * seed for s in range(3)])
+            config = json.loads((cell_dir(cell, results) / "config.json").read_text())
+            assert (config["seed"], config["seeds_per_process"], config["threads"]) == (seed, 2, 3)
+            assert config["device"] == "cpu" and config["commit"] and config["wall_time_s"] > 0
+            assert config["process_wall_time_s"] == pytest.approx(2 * config["wall_time_s"])
+            assert config["run_dir"] == str(cell_dir(cell, results).resolve())
+    assert not list(results.rglob("*.partial.ipynb"))
+    pids = {int(pd.read_parquet(p).pid.iloc[0]) for p in results.rglob("metrics.parquet")}
+    assert len(pids) == 2  # one process per configuration
+    # The layout is that of one seed per process: the aggregation reads it unchanged.
+    summary = pd.read_parquet(aggregate("tiny", "smoke", results) / "summary.parquet").set_index("width")
+    assert summary.loc[2, "final_mean"] == pytest.approx(2 * 3 + 0.05)
+
+
+def test_groups_cut_each_configuration_into_chunks_of_seeds() -> None:
+    cells = expand("bradley-terry", "smoke", seed=(0, 1, 2, 3, 4), num_queries=(10, 100))
+    groups = make_groups(cells, 2)
+    assert [g.seeds for g in groups] == [[0, 1], [2, 3], [4], [0, 1], [2, 3], [4]]
+    assert all(len({c.config_id for c in g.cells}) == 1 for g in groups)
+    assert [g.seeds for g in make_groups(cells, 1)] == [[k] for k in range(5)] * 2
+    params = groups[0].parameters(Path("/r"), threads=2)
+    assert params["seeds"] == [0, 1] and "seed" not in params and params["threads"] == 2
+    assert params["run_dir"] == str(config_dir(cells[0], Path("/r")))
+    with pytest.raises(ValueError, match="seeds_per_process must be at least 1"):
+        make_groups(cells, 0)
+
+
+def test_the_device_is_checked_and_is_not_part_of_the_config_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in studies.STUDIES:  # every study accepts the setting
+        assert {c.params["device"] for c in expand(name, "smoke", device="cpu")} == {"cpu"}
+    with pytest.raises(ValueError, match=r"setting device='tpu' is not a device; expected 'cpu', 'cuda'"):
+        expand("ipl-metaworld-scaling", "smoke", device="tpu")
+    monkeypatch.setattr(studies.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda', but this torch .* sees no CUDA device"):
+        expand("ipl-locomotion", "smoke", device="cuda")
+    for name in ("online", "online-feedback"):
+        with pytest.raises(ValueError, match="not yet: the online learners run on the CPU only"):
+            expand(name, "smoke", device="cuda:0")
+    assert expand("bradley-terry", "smoke", device="cuda")  # a numpy study accepts and ignores it
+    monkeypatch.setattr(studies.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(studies.torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"device='cuda:2', but only 2 CUDA device"):
+        expand("ipl-metaworld-budget", "smoke", device="cuda:2")
+    on_gpu = expand("ipl-metaworld-budget", "smoke", device="cuda:1")
+    on_cpu = expand("ipl-metaworld-budget", "smoke")
+    assert [c.config_id for c in on_gpu] == [c.config_id for c in on_cpu]  # resumable on either device
+
+
+def test_bad_input_stops_the_runner_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    results = tmp_path / "results"
+    (results / "bradley-terry").mkdir(parents=True)
+    (results / "bradley-terry" / "keep.txt").write_text("untouched")
+    before = sorted(results.rglob("*"))
+    for argv in (["all", "--set", "device=tpu"], ["online", "--set", "device=cuda"],
+                 ["bradley-terry", "--seeds-per-process", "0"], ["bradley-terry", "--set", "nope=1"]):
+        with pytest.raises(SystemExit) as stop:
+            main([*argv, "--results-dir", str(results)])
+        assert stop.value.code == 2
+    errors = capsys.readouterr().err
+    assert "device='tpu' is not a device" in errors and "not yet: the online learners" in errors
+    assert "--seeds-per-process must be at least 1" in errors and "no grid axis or setting 'nope'" in errors
+    assert sorted(results.rglob("*")) == before
+    assert (results / "bradley-terry" / "keep.txt").read_text() == "untouched"
+
+
+THROUGHPUT = {"date": "2026-11-29", "command": "python benchmarks/throughput.py", "device": "cpu (2 cores)",
+              "studies": {"ipl-metaworld-scaling": {"env_steps_per_s": 1000.0, "methods": {
+                  "ipl": {"updates_per_s": 50.0},
+                  "mr": {"updates_per_s": 100.0, "reward_updates_per_s": 20.0}}}}}
+
+
+def test_a_dry_run_estimates_from_measured_rates_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells = expand("ipl-metaworld-scaling", "smoke", seed=(0, 1, 2))
+    table, line = plan(cells, tmp_path, seeds_per_process=2, jobs=2, throughput=THROUGHPUT)
+    assert list(table.seeds) == [[0, 1], [2], [0, 1], [2]]
+    # ipl: 40 steps / 50 per s + 3 evaluations (steps 0, 20, 40) x 1 episode x 50 steps / 1000 per s = 0.95 s
+    # mr: 40 / 100 + 40 reward steps / 20 + 0.15 = 2.55 s; per group times its seeds
+    assert list(table.estimate_s) == pytest.approx([2 * 0.95, 0.95, 2 * 2.55, 2.55])
+    total_h = 3 * (0.95 + 2.55) / 3600
+    assert f"estimated {total_h:.1f} CPU-hours" in line and "an estimate, not a measurement" in line
+    assert "6 seeds in 4 groups of up to 2, 6 to run" in line
+    monkeypatch.setattr(studies.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(studies.torch.cuda, "device_count", lambda: 1)
+    gpu = expand("ipl-metaworld-scaling", "smoke", device="cuda")
+    table, line = plan(gpu, tmp_path, seeds_per_process=5, jobs=4, throughput=THROUGHPUT)
+    assert line.endswith("wall time on cuda: not measured on a GPU yet") and table.estimate_s.isna().all()
+    _, line = plan(expand("bradley-terry", "smoke"), tmp_path, 1, 1, throughput=THROUGHPUT)
+    assert "no throughput measured for 6 groups" in line  # 3 sizes x 2 seeds
+
+
+def test_the_dry_run_of_the_full_profile_lists_groups_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main(["ipl-metaworld-scaling", "--profile", "full", "--dry-run", "--seeds-per-process", "5",
+          "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "200 seeds in 40 groups of up to 5, 200 to run" in out and "CPU-hours" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_running_out_of_memory_names_the_setting(tiny_study: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(tiny_study / "tiny.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(
+        "import torch\nif len(seeds) > 1:\n    raise torch.cuda.OutOfMemoryError('CUDA out of memory')"))
+    nbformat.write(nb, tiny_study / "tiny.ipynb")
+    cells = expand("tiny", "smoke", width=(1,))
+    with pytest.raises(RuntimeError, match=r"2 seeds in one process \(seeds_per_process\) do not fit"):
+        run_grid(cells, tmp_path, experiments_dir=tiny_study, seeds_per_process=2)
+    assert not list(tmp_path.rglob("config.json"))
+    run_grid(cells, tmp_path, experiments_dir=tiny_study, seeds_per_process=1)
+    assert len(list(tmp_path.rglob("config.json"))) == 2
+
+
+def test_a_notebook_that_skips_a_seed_is_an_error(tiny_study: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(tiny_study / "tiny.ipynb", as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("for seed in seeds:", "for seed in seeds[:1]:")
+    nbformat.write(nb, tiny_study / "tiny.ipynb")
+    with pytest.raises(FileNotFoundError, match=r"wrote no .*seed=1/metrics\.parquet; expected one per seed"):
+        run_grid(expand("tiny", "smoke", width=(1,)), tmp_path, experiments_dir=tiny_study,
+                 seeds_per_process=2)
+    assert not list(tmp_path.rglob("config.json"))
+
+
+@pytest.mark.parametrize("study", sorted(studies.STUDIES))
+def test_every_notebook_takes_seeds_run_dir_threads_and_device(study: str) -> None:
+    """The runner's papermill parameters: a list `seeds` (never one `seed`), the configuration's `run_dir`,
+    `threads` (no hard-coded thread count) and `device`, beside every grid axis and setting."""
+    import ast
+
+    from ipl_core.run import EXPERIMENTS_DIR
+
+    notebook = nbformat.read(EXPERIMENTS_DIR / f"{study}.ipynb", as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    tree = ast.parse(code[0].source)
+    names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    assert {"profile", "run_dir", "seeds", "threads", "device"} <= names and "seed" not in names
+    for profile in ("smoke", "cpu", "full"):
+        spec = studies.STUDIES[study]
+        assert (set(spec.grid[profile]) - {"seed"}) | set(spec.settings[profile]) <= names
+    body = "\n".join(c.source for c in code[1:])
+    assert "torch.set_num_threads(threads)" in body and "set_num_threads(1)" not in body
+    assert 'f"seed={seed}"' in body  # each seed's tables in run_dir/seed=<k>/

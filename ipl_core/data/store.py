@@ -4,18 +4,22 @@ Each generated file ``<name>`` has a ``<name>.manifest.json`` beside it: generat
 package versions, the sha256 of the data file, and how long the build took on which machine.
 :func:`cached` re-uses the file when generator, parameters and seed match and the hash still holds;
 otherwise it rebuilds it (atomically: temporary file, then rename; the manifest is written last, so an
-interrupted run is simply redone). The data root is ``$IPL_DATA_DIR``, else ``data/`` at the repository
-root (git-ignored). Taught in the appendix "Datasets and how they are made" (book/appendix/datasets.ipynb).
+interrupted run is simply redone). Building takes an exclusive lock on ``<name>.lock`` (:func:`file_lock`),
+so cells that run in parallel and need the same file build it once and the others re-use it. The data
+root is ``$IPL_DATA_DIR``, else ``data/`` at the repository root (git-ignored). Taught in the appendix
+"Datasets and how they are made" (book/appendix/datasets.ipynb).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -79,20 +83,44 @@ def is_current(path: str | Path, generator: str, params: dict[str, Any], seed: i
     return same and manifest.get("sha256") == sha256_file(path)
 
 
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing) for the ``with`` block; other
+    processes wait. The kernel releases it when the holder dies, so a killed run leaves no stale lock."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file beside a data file."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
 def cached(
     path: str | Path, generator: str, params: dict[str, Any], seed: int, build: Callable[[Path], None]
 ) -> tuple[Path, bool]:
     """Re-use ``path`` if its manifest matches, else ``build(tmp)`` it atomically and write its manifest.
 
-    Returns the path and whether it was re-used. ``params`` must be JSON-serialisable.
+    Returns the path and whether it was re-used. ``params`` must be JSON-serialisable. The build holds
+    the file's lock (:func:`lock_path`); a process that waited for it re-uses what the holder built.
     """
     path = Path(path)
     if is_current(path, generator, params, seed):
         return path, True
-    manifest_path(path).unlink(missing_ok=True)
-    start = time.perf_counter()
-    atomic_write(path, build)
-    write_manifest(path, generator, params, seed, time.perf_counter() - start)
+    with file_lock(lock_path(path)):
+        if is_current(path, generator, params, seed):  # built by another process while this one waited
+            return path, True
+        manifest_path(path).unlink(missing_ok=True)
+        start = time.perf_counter()
+        atomic_write(path, build)
+        write_manifest(path, generator, params, seed, time.perf_counter() - start)
     return path, False
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ipl_core.data.d4rl import load_d4rl_hdf5, write_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.segments import episode_returns
-from ipl_core.data.store import cached, read_manifest, write_manifest
+from ipl_core.data.store import cached, file_lock, read_manifest, write_manifest
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
@@ -198,9 +198,15 @@ def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress:
 
     Each file gets a manifest (:mod:`ipl_core.data.store`: recipe, sha256, packages, machine);
     ``summary.json`` records every snapshot's return, the random policy's, the chosen policies, the sizes
-    and episode returns. Raises ValueError if ``out_dir`` was made with another recipe.
+    and episode returns. Raises ValueError if ``out_dir`` was made with another recipe. Holds the lock
+    ``out_dir/generation.lock`` throughout, so parallel cells that need the datasets make them once.
     """
     out = Path(out_dir)
+    with file_lock(out / "generation.lock"):
+        return _generate_locomotion(recipe, out, progress)
+
+
+def _generate_locomotion(recipe: LocomotionRecipe, out: Path, progress: bool) -> dict[str, Path]:
     wanted = dataclasses.asdict(recipe)
     recipe_file = out / "recipe.json"
     if recipe_file.is_file():
