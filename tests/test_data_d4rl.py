@@ -158,7 +158,7 @@ def test_published_layouts_load(tmp_path: Path, with_next: bool, float_flags: bo
         (lambda a: a.update(actions=np.zeros((39, 2))), "key 'actions' has 39 rows; expected 40"),
         (lambda a: a.update(observations=np.zeros(40)), "key 'observations' has shape"),
         (lambda a: a["rewards"].__setitem__(3, np.nan), "'rewards' holds 1 NaN"),
-        (lambda a: a["observations"].__setitem__((0, 0), np.inf), "'observations' holds 1 NaN or infinite"),
+        (lambda a: a["observations"].__setitem__((0, 0), np.inf), "'observations' holds 1 NaN, infinite"),
         (lambda a: a.update(next_observations=np.zeros((40, 4))), "'next_observations' has shape"),
     ],
 )

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset
-from ipl_core.data.errors import DataFormatError, open_hdf5, read_flags, read_hdf5_array
+from ipl_core.data.errors import DataFormatError, as_float32, open_hdf5, read_flags, read_hdf5_array
 from ipl_core.results import atomic_write
 
 D4RL_KEYS = ("observations", "actions", "next_observations", "rewards", "terminals", "timeouts")
@@ -57,16 +57,11 @@ def load_d4rl_hdf5(path: str | Path) -> OfflineDataset:
     next_observations = arrays.get("next_observations")
     if next_observations is None:
         next_observations = np.concatenate([observations[1:], observations[-1:]])
+    floats = {key: as_float32(array, key, source) for key, array in
+              (("observations", observations), ("actions", arrays["actions"]),
+               ("next_observations", next_observations), ("rewards", arrays["rewards"]))}
     try:
-        return OfflineDataset(
-            observations=observations.astype(np.float32),
-            actions=arrays["actions"].astype(np.float32),
-            next_observations=next_observations.astype(np.float32),
-            rewards=arrays["rewards"].astype(np.float32),
-            terminals=terminals,
-            timeouts=timeouts,
-            source=source,
-        )
+        return OfflineDataset(**floats, terminals=terminals, timeouts=timeouts, source=source)
     except ValueError as error:
         raise DataFormatError(str(error)) from error
 

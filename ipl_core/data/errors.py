@@ -147,3 +147,16 @@ def read_flags(array: np.ndarray, key: str, source: str) -> np.ndarray:
                 f"expected booleans or 0/1"
             )
     return array.astype(bool)
+
+
+def as_float32(array: np.ndarray, key: str, source: str) -> np.ndarray:
+    """``array`` as float32; NaN, infinite values or values beyond float32's range raise, naming the key."""
+    require_numeric(array, key, source)
+    if array.dtype.kind == "f":
+        bad = ~np.isfinite(array) | (np.abs(array) > np.finfo(np.float32).max)
+        if bad.any():
+            raise DataFormatError(
+                f"{source}: key {key!r} holds {int(bad.sum())} NaN, infinite or out-of-float32-range values; "
+                f"expected finite numbers"
+            )
+    return array.astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ipl_core.data.datasets import OfflineDataset
-from ipl_core.data.errors import DataFormatError, damaged, read_flags, require_numeric
+from ipl_core.data.errors import DataFormatError, as_float32, damaged, read_flags, require_numeric
 
 
 def minari_root(root: str | Path | None = None) -> Path:
@@ -75,7 +75,7 @@ def load_minari(dataset_id: str, root: str | Path | None = None, progress: bool 
         parts["obs"].append(obs[:-1].reshape(steps, -1))
         parts["next"].append(obs[1:].reshape(steps, -1))
         parts["act"].append(actions.reshape(steps, -1))
-        parts["rew"].append(rewards.astype(np.float32))
+        parts["rew"].append(rewards)
         parts["term"].append(term)
         parts["tout"].append(tout)
         if (parts["obs"][-1].shape[1], parts["act"][-1].shape[1]) != (parts["obs"][0].shape[1],
@@ -86,16 +86,12 @@ def load_minari(dataset_id: str, root: str | Path | None = None, progress: bool 
             )
     if not parts["obs"] or sum(len(p) for p in parts["obs"]) == 0:
         raise DataFormatError(f"{path}: the dataset holds no steps; expected at least one episode")
+    floats = {key: as_float32(np.concatenate(parts[part]), name, str(path)) for key, part, name in
+              (("observations", "obs", "observations"), ("actions", "act", "actions"),
+               ("next_observations", "next", "observations"), ("rewards", "rew", "rewards"))}
     try:
-        return OfflineDataset(
-            observations=np.concatenate(parts["obs"]).astype(np.float32),
-            actions=np.concatenate(parts["act"]).astype(np.float32),
-            next_observations=np.concatenate(parts["next"]).astype(np.float32),
-            rewards=np.concatenate(parts["rew"]),
-            terminals=np.concatenate(parts["term"]),
-            timeouts=np.concatenate(parts["tout"]),
-            source=f"minari:{dataset_id} ({path})",
-        )
+        return OfflineDataset(**floats, terminals=np.concatenate(parts["term"]),
+                              timeouts=np.concatenate(parts["tout"]), source=f"minari:{dataset_id} ({path})")
     except ValueError as error:
         raise DataFormatError(str(error)) from error
 

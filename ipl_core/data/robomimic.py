@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset
-from ipl_core.data.errors import DataFormatError, open_hdf5, read_flags, read_hdf5_array, require_group
+from ipl_core.data.errors import (
+    DataFormatError,
+    as_float32,
+    open_hdf5,
+    read_flags,
+    read_hdf5_array,
+    require_group,
+)
 
 ROBOMIMIC_LOW_DIM_KEYS = (
     "object", "robot0_joint_pos", "robot0_joint_pos_cos", "robot0_joint_pos_sin", "robot0_joint_vel",
@@ -70,16 +77,13 @@ def load_robomimic_hdf5(path: str | Path, obs_keys: Sequence[str] = ROBOMIMIC_LO
             parts["tout"].append(timeout)
     if not parts["obs"]:
         raise DataFormatError(f"{path}: every demo is shorter than 2 steps; expected at least one transition")
+    source = str(path)
+    floats = {key: as_float32(np.concatenate(parts[part]), name, source) for key, part, name in
+              (("observations", "obs", "obs"), ("actions", "act", "actions"),
+               ("next_observations", "next", "obs"), ("rewards", "rew", "rewards"))}
     try:
-        return OfflineDataset(
-            observations=np.concatenate(parts["obs"]).astype(np.float32),
-            actions=np.concatenate(parts["act"]).astype(np.float32),
-            next_observations=np.concatenate(parts["next"]).astype(np.float32),
-            rewards=np.concatenate(parts["rew"]).astype(np.float32),
-            terminals=np.concatenate(parts["term"]),
-            timeouts=np.concatenate(parts["tout"]),
-            source=str(path),
-        )
+        return OfflineDataset(**floats, terminals=np.concatenate(parts["term"]),
+                              timeouts=np.concatenate(parts["tout"]), source=source)
     except ValueError as error:
         raise DataFormatError(str(error)) from error
 
