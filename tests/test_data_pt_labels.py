@@ -117,7 +117,7 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
 def test_too_few_entries_for_num_queries(tmp_path: Path) -> None:
     view = qlearning_dataset(load_d4rl_hdf5(d4rl_file(tmp_path)))
     folder = write_labels(tmp_path / "lab", [0, 5], [1, 2], [0, 1])
-    with pytest.raises(DataFormatError, match=r"label_human: holds 2 labels; expected at least 3 queries"):
+    with pytest.raises(DataFormatError, match=r"label_human: holds 2 labels; expected at least 3"):
         load_pt_human_labels(folder, view.dataset, num_queries=3)
 
 

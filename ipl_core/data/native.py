@@ -22,6 +22,10 @@ from ipl_core.results import atomic_write
 REQUIRED_KEYS = ("obs_1", "obs_2", "action_1", "action_2", "label")
 OPTIONAL_KEYS = ("reward_1", "reward_2", "terminal_1", "terminal_2")
 
+RANKS = {"obs_1": 3, "obs_2": 3, "action_1": 3, "action_2": 3, "label": 1,
+         "reward_1": 2, "reward_2": 2, "terminal_1": 2, "terminal_2": 2}
+"""The rank each key must have: (N, S, dim), (N,) or (N, S)."""
+
 
 def save_preferences(path: str | Path, dataset: PreferenceDataset) -> Path:
     """Write ``dataset`` as an uncompressed ``.npz``, atomically (temporary file, then rename)."""
@@ -33,11 +37,6 @@ def save_preferences(path: str | Path, dataset: PreferenceDataset) -> Path:
             np.savez(handle, **arrays)
 
     return atomic_write(path, write)
-
-
-RANKS = {"obs_1": 3, "obs_2": 3, "action_1": 3, "action_2": 3, "label": 1,
-         "reward_1": 2, "reward_2": 2, "terminal_1": 2, "terminal_2": 2}
-"""The rank each key must have: (N, S, dim), (N,) or (N, S)."""
 
 
 def load_preferences(path: str | Path) -> PreferenceDataset:

@@ -113,11 +113,11 @@ def load_pt_human_labels(
             f"{labels_path}: holds {len(raw)} labels but {first.name} holds {len(starts_1)} and "
             f"{second.name} {len(starts_2)} start indices; expected equal lengths"
         )
+    if num_queries is not None and num_queries < 1:
+        raise ValueError(f"num_queries must be at least 1, got {num_queries}")
     n = len(raw) if num_queries is None else num_queries
     if not 1 <= n <= len(raw):
-        raise DataFormatError(
-            f"{labels_path}: holds {len(raw)} labels; expected at least {max(n, 1)} queries"
-        )
+        raise DataFormatError(f"{labels_path}: holds {len(raw)} labels; expected at least {max(n, 1)}")
     offset = len(raw) - n
     last = slice(offset, len(raw))
     starts_1, starts_2, raw = starts_1[last], starts_2[last], raw[last]
@@ -139,8 +139,8 @@ def load_pt_human_labels(
     keep = ~crossing
     if not keep.any():
         raise DataFormatError(f"{label_dir}: every query crosses an episode boundary of {dataset.source}")
-    seg_1 = gather_segments(dataset, starts_1[keep], query_length)
-    seg_2 = gather_segments(dataset, starts_2[keep], query_length)
+    seg_1 = gather_segments(dataset, starts_1[keep], query_length, str(first))
+    seg_2 = gather_segments(dataset, starts_2[keep], query_length, str(second))
     label = np.vectorize(PT_LABEL_TO_PROBABILITY.__getitem__, otypes=[np.float32])(raw[keep])
     return PreferenceDataset(
         obs_1=seg_1["obs"], obs_2=seg_2["obs"], action_1=seg_1["action"], action_2=seg_2["action"],

@@ -66,8 +66,7 @@ def gather_segments(
         first = int(np.flatnonzero(crossing)[0])
         raise DataFormatError(
             f"{what}: the segment at start index {int(starts[first])} (entry {first}, {segment_length} "
-            f"steps) "
-            f"crosses an episode boundary of {dataset.source}; expected segments inside one episode "
+            f"steps) crosses an episode boundary of {dataset.source}; expected segments inside one episode "
             f"({int(crossing.sum())} such starts)"
         )
     rows = starts[:, None] + np.arange(segment_length)[None, :]
