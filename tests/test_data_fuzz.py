@@ -3,7 +3,9 @@
 Real-layout files (D4RL with and without ``next_observations``, Robomimic, Preference Transformer label
 pickles, the native ``.npz`` plain and compressed, a local Minari dataset) are damaged with a fixed seed:
 truncation, overwritten and flipped bytes, and hand-made layout damage (wrong dtypes, groups where datasets
-belong, NaN flags, ragged and out-of-range labels). Nothing may be written beside the files.
+belong, NaN flags, ragged and out-of-range labels). Nothing may be written beside the files. A load that
+succeeds must equal the damaged files read plainly (h5py, np.load, pickle), so damage that lands in the
+data itself loads as what the file now holds, and nothing is silently changed on the way.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class Layout:
     targets: tuple[str, ...]
     """The files that byte damage is applied to."""
     load: Callable[[Path], Any]
-    check: Callable[[Any], None]
-    """Asserts that a successful load is a well-formed result of the expected size."""
+    check: Callable[[Any, Path], None]
+    """Asserts that a successful load is well formed and equals the case folder's files read plainly."""
 
 
 def offline_arrays(n: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
@@ -80,20 +82,32 @@ def hdf5_bytes(folder: Path, name: str, datasets: dict[str, Any], compression: s
     return path.read_bytes()
 
 
-def offline_check(n: int, obs_dim: int, act_dim: int) -> Callable[[Any], None]:
-    def check(result: Any) -> None:
-        assert isinstance(result, OfflineDataset)
-        assert (len(result), result.obs_dim, result.act_dim) == (n, obs_dim, act_dim)
-        assert result.terminals.dtype == bool and result.timeouts.dtype == bool
-        for array in (result.observations, result.actions, result.next_observations, result.rewards):
-            assert array.dtype == np.float32 and np.isfinite(array).all()
-    return check
+def check_offline(result: Any, n: int, obs_dim: int, act_dim: int) -> None:
+    assert isinstance(result, OfflineDataset)
+    assert (len(result), result.obs_dim, result.act_dim) == (n, obs_dim, act_dim)
+    assert result.terminals.dtype == bool and result.timeouts.dtype == bool
+    for array in (result.observations, result.actions, result.next_observations, result.rewards):
+        assert array.dtype == np.float32 and np.isfinite(array).all()
+
+
+def check_d4rl(result: Any, case: Path) -> None:
+    """The loaded rows equal the file's arrays read plainly with h5py."""
+    check_offline(result, 300, 4, 2)
+    with h5py.File(case / "d.hdf5") as handle:
+        raw = {key: np.asarray(handle[key]) for key in handle if isinstance(handle[key], h5py.Dataset)}
+    for key in ("observations", "actions", "rewards"):
+        np.testing.assert_array_equal(getattr(result, key), raw[key].astype(np.float32))
+    for key in ("terminals", "timeouts"):
+        np.testing.assert_array_equal(getattr(result, key), raw[key].astype(bool))
+    expected_next = raw.get("next_observations", np.concatenate([raw["observations"][1:],
+                                                                  raw["observations"][-1:]]))
+    np.testing.assert_array_equal(result.next_observations, expected_next.astype(np.float32))
 
 
 def d4rl_layouts(folder: Path) -> Iterator[Layout]:
     arrays = offline_arrays()
     extras = {"infos/qpos": np.zeros((300, 3)), "metadata/algorithm": np.bytes_(b"SAC")}
-    check = offline_check(300, 4, 2)
+    check = check_d4rl
     load = lambda case: load_d4rl_hdf5(case / "d.hdf5")  # noqa: E731
     yield Layout("d4rl-gzip", {"d.hdf5": hdf5_bytes(folder, "a.hdf5", arrays | extras, "gzip")},
                  ("d.hdf5",), load, check)
@@ -139,7 +153,19 @@ def robomimic_layouts(folder: Path) -> Iterator[Layout]:
 
     base = demos({"demo_0": 30, "demo_1": 25, "demo_10": 40, "demo_2": 20})
     load = lambda case: load_robomimic_hdf5(case / "low_dim.hdf5", obs_keys=ROBO_KEYS)  # noqa: E731
-    check = offline_check(29 + 24 + 39 + 19, 3, 2)
+    def check(result: Any, case: Path) -> None:
+        """Rows equal each demo's arrays read plainly, in h5py's order, without each demo's last step."""
+        check_offline(result, 29 + 24 + 39 + 19, 3, 2)
+        with h5py.File(case / "low_dim.hdf5") as handle:
+            demos = [handle["data"][demo] for demo in handle["data"]]
+            actions = np.concatenate([np.asarray(d["actions"])[:-1] for d in demos])
+            rewards = np.concatenate([np.asarray(d["rewards"])[:-1] for d in demos])
+            obs = np.concatenate([np.concatenate([np.asarray(d["obs"][k]).reshape(len(d["actions"]), -1)
+                                                  for k in ROBO_KEYS], axis=1)[:-1] for d in demos])
+        np.testing.assert_array_equal(result.actions, actions.astype(np.float32))
+        np.testing.assert_array_equal(result.rewards, rewards.astype(np.float32))
+        np.testing.assert_array_equal(result.observations, obs.astype(np.float32))
+
     yield Layout("robomimic-gzip", {"low_dim.hdf5": hdf5_bytes(folder, "r.hdf5", base, "gzip")},
                  ("low_dim.hdf5",), load, check)
     yield Layout("robomimic", {"low_dim.hdf5": hdf5_bytes(folder, "r2.hdf5", base, None)},
@@ -176,9 +202,12 @@ def native_layouts(folder: Path) -> Iterator[Layout]:
                                              "reward_2")}
     np.savez_compressed(folder / "c.npz", **arrays)
 
-    def check(result: Any) -> None:
+    def check(result: Any, case: Path) -> None:
         assert isinstance(result, PreferenceDataset)
         assert (len(result), result.segment_length, result.obs_dim, result.act_dim) == (n, length, 3, 2)
+        with np.load(case / "p.npz") as archive:
+            for key in set(archive.files) & set(arrays):  # other members are ignored by the loader
+                np.testing.assert_array_equal(getattr(result, key), archive[key])
 
     load = lambda case: load_preferences(case / "p.npz")  # noqa: E731
     yield Layout("native", {"p.npz": plain}, ("p.npz",), load, check)
@@ -210,9 +239,15 @@ def pt_layouts(view: OfflineDataset) -> Iterator[Layout]:
                 f"lab/indices_2_num{n}_q{length}": pickle.dumps(second),
                 "lab/label_human": pickle.dumps(label)}
 
-    def check(result: Any) -> None:
+    def check(result: Any, case: Path) -> None:
+        """Labels and segments equal what the pickles, read plainly, say."""
         assert isinstance(result, PreferenceDataset)
         assert 1 <= len(result) <= n and result.segment_length == length and result.obs_dim == 4
+        first, second, label = (pickle.loads((case / name).read_bytes()) for name in folder_files(0, 0, 0))
+        expected = np.array([{0: 1.0, 1: 0.0, -1: 0.5}[int(v)] for v in label])
+        np.testing.assert_array_equal(result.label, expected)
+        np.testing.assert_array_equal(result.obs_1[:, 0], view.observations[np.asarray(first, dtype=int)])
+        np.testing.assert_array_equal(result.obs_2[:, 0], view.observations[np.asarray(second, dtype=int)])
 
     load = lambda case: load_pt_human_labels(case / "lab", view)  # noqa: E731
     base = folder_files(starts_1, np.array(starts_2, dtype=np.int32), labels)
@@ -268,7 +303,7 @@ def minari_layout(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lay
     files = {f"toy/fuzz-v0/data/{p.name}": p.read_bytes() for p in data.iterdir() if p.is_file()}
     targets = tuple(sorted(files))
     yield Layout("minari", files, targets, lambda case: load_minari("toy/fuzz-v0", root=case),
-                 offline_check(36, 3, 1))
+                 lambda result, case: check_offline(result, 36, 3, 1))
 
 
 def damage_bytes(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
@@ -311,7 +346,7 @@ def run_case(layout: Layout, files: dict[str, bytes], damaged: str | None, case:
         assert any(name in str(error) for name in names), f"{layout.name} {damaged}: {error} names no file"
         outcome = "error"
     else:
-        layout.check(result)
+        layout.check(result, case)
         outcome = "loaded"
     assert snapshot(case) == before, f"{layout.name} {damaged}: the loader wrote into the folder"
     return outcome
