@@ -1,6 +1,6 @@
 # ipl-book: two commands do all the set-up on a fresh machine (see README.md).
 #   make book   create the environment, run the experiments of PROFILE (default smoke), build the HTML
-#   make test   create the environment, run pytest on ipl_core and nbval on every notebook
+#   make test   create the environment, run pytest on ipl_core and nbval on every notebook (two workers each)
 SHELL := /bin/bash
 PYTHON_SYSTEM ?= python3
 VENV ?= .venv
@@ -33,10 +33,13 @@ book: experiments
 	@echo "The book is at $(abspath _build/html/index.html)"
 
 # The library's tests, then the smoke experiments (the chapters read their results), then every notebook.
+# pytest and nbval run in two workers (pytest-xdist); --dist loadfile keeps a file in one worker, so a
+# notebook's cells share one kernel and a test module's fixtures are built once. Slow tests are skipped
+# (pyproject's addopts); run them with `pytest -m slow`.
 test: install
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest -n 2 --dist loadfile tests
 	$(PYTHON) -m ipl_core.run all --profile smoke
-	$(PYTHON) -m pytest --nbval-lax book
+	$(PYTHON) -m pytest -n 2 --dist loadfile --nbval-lax book
 
 lint: install
 	$(BIN)/ruff check ipl_core tests book

@@ -1,13 +1,17 @@
-"""IPL updates per second at the paper's batch shapes, eager against torch.compile, measured in one run.
+"""IPL updates per second at the paper's batch shapes: the update before the seed axis against today's, and
+E seeds batched, all measured in one run.
 
-    python benchmarks/bench_ipl_updates.py [--seconds 5] [--threads 2] [--device cpu|cuda] [--methods ipl]
+    python benchmarks/bench_ipl_updates.py [--seconds 10] [--threads 2] [--device cpu|cuda] [--seeds 1,5]
+                                           [--shapes metaworld,locomotion] [--profile]
 
-Shapes (IPL Tables 5-6): MetaWorld, 3x256 networks, obs 39, act 4, 16 pairs x 2 segments x 16 transitions
-+ 256 offline transitions; locomotion (hopper), 2x256 networks, obs 11, act 3, 8 pairs x 2 x 64 transitions
-+ 256 offline. A segment of s + 1 observations gives s transitions. Random data: the arithmetic does not
-depend on the values. Eager and compiled runs alternate in short rounds and the median rate
-of each is printed, with their ratio: the number to compare across machines (absolute rates depend on the
-load of the machine).
+Shapes (IPL Tables 5-6): MetaWorld, 3x256 networks, obs 39, act 4, 16 pairs x 2 segments x 16 transitions +
+256 offline transitions; locomotion (hopper), 2x256 networks, obs 11, act 3, 8 pairs x 2 x 64 transitions +
+256 offline. A segment of s + 1 observations gives s transitions. Random data: the arithmetic does not
+depend on the values. "before" is the IPL-IQL update as the library computed it before the seed axis
+(``baseline_ipl_update.py``: a loop over Q heads, V on s and s' separately, unfused Adam); "E=k" is
+``ipl_core.offline.ipl_update`` on an agent of k members, its rate counted in seed-updates per second.
+The modes alternate in short rounds so that a change in machine load hits all alike; medians are printed
+with the ratio to "before", and first a check that both compute the same step.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import statistics
 import time
 
 import torch
+from baseline_ipl_update import BaselineAgent, baseline_ipl_update, baseline_optimizers
 
 from ipl_core.agents import make_agent
-from ipl_core.batches import OfflineBatch, PreferenceBatch
+from ipl_core.batches import OfflineBatch, PreferenceBatch, stack_batches
 from ipl_core.config import preset
-from ipl_core.offline import make_optimizers, update_function
+from ipl_core.offline import make_optimizers, stack_transitions, update_function
 
 SHAPES = {
     # name: (preset, obs_dim, act_dim, pairs, transitions per segment, offline batch)
@@ -34,6 +39,7 @@ SHAPES = {
 
 def make_batches(obs_dim: int, act_dim: int, pairs: int, steps: int, offline: int, device: str,
                  seed: int = 0) -> tuple[PreferenceBatch, OfflineBatch]:
+    """One member's random batches of the given shapes."""
     g = torch.Generator().manual_seed(seed)
 
     def r(*shape: int) -> torch.Tensor:
@@ -49,74 +55,119 @@ def make_batches(obs_dim: int, act_dim: int, pairs: int, steps: int, offline: in
     return pref, off
 
 
-class Setting:
-    """One method at one shape, eager or compiled, warmed up and ready to time."""
+class Library:
+    """``ipl_core``'s update on an agent of ``members`` seeds."""
 
-    def __init__(self, method: str, shape: str, compiled: bool, device: str) -> None:
+    def __init__(self, shape: str, members: int, device: str) -> None:
         name, obs_dim, act_dim, pairs, steps, offline = SHAPES[shape]
-        self.cfg = preset(name, method=method, device=device)
-        generator = torch.Generator().manual_seed(0)
-        self.agent = make_agent(method, obs_dim, act_dim, self.cfg.hidden_dims, generator=generator)
+        self.cfg = preset(name, method="ipl", device=device)
+        generators = [torch.Generator().manual_seed(e) for e in range(members)]
+        self.agent = make_agent("ipl", obs_dim, act_dim, self.cfg.hidden_dims, generator=generators)
         self.agent.to(device)
         self.optimizers = make_optimizers(self.agent, self.cfg)
-        self.pref, self.off = make_batches(obs_dim, act_dim, pairs, steps, offline, device)
-        update = update_function(method)
-        self.update = torch.compile(update) if compiled else update
-        self.generator = torch.Generator(device=device).manual_seed(0)
-        self.device, self.step = device, 0
-        start = time.perf_counter()
-        self.run(5)
-        self.warmup_s = time.perf_counter() - start  # includes compilation
+        batches = [make_batches(obs_dim, act_dim, pairs, steps, offline, device, e) for e in range(members)]
+        self.pref = stack_batches([p for p, _ in batches])
+        self.off = stack_batches([o for _, o in batches])
+        self.members, self.update, self.step = members, update_function("ipl"), 0
 
     def run(self, count: int) -> None:
         for _ in range(count):
-            self.update(self.agent, self.optimizers, self.pref, self.off, self.cfg, self.step, self.generator)
+            self.update(self.agent, self.optimizers, self.pref, self.off, self.cfg, self.step, [])
             self.step += 1
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
 
-    def rate(self, seconds: float) -> float:
-        """Updates per second over about ``seconds``."""
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            self.run(5)
-            count += 5
-        return count / (time.perf_counter() - start)
+
+class Before:
+    """The update before the seed axis, one seed."""
+
+    members = 1
+
+    def __init__(self, shape: str, device: str) -> None:
+        name, obs_dim, act_dim, pairs, steps, offline = SHAPES[shape]
+        self.cfg = preset(name, method="ipl", device=device)
+        self.agent = BaselineAgent(obs_dim, act_dim, self.cfg.hidden_dims, torch.Generator().manual_seed(0))
+        self.agent.to(device)
+        self.optimizers = baseline_optimizers(self.agent, self.cfg.lr)
+        pref, off = make_batches(obs_dim, act_dim, pairs, steps, offline, device, seed=0)
+        x = stack_transitions(stack_batches([pref]), stack_batches([off]), self.cfg.discount)
+        self.args = (x.obs[0], x.act[0], x.next_obs[0], x.discount[0], pref.label, pairs, steps)
+
+    def run(self, count: int) -> None:
+        for _ in range(count):
+            baseline_ipl_update(self.agent, self.optimizers, *self.args, self.cfg)
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def rate(setting: Library | Before, seconds: float, device: str) -> float:
+    """Seed-updates per second over about ``seconds``."""
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        setting.run(5)
+        count += 5
+    synchronize(device)
+    return count * setting.members / (time.perf_counter() - start)
+
+
+def same_step(shape: str) -> float:
+    """Largest difference between the weights after three steps of "before" and of E = 1 from the same
+    initial weights and batch (CPU)."""
+    before, now = Before(shape, "cpu"), Library(shape, 1, "cpu")
+    old, new = before.agent, now.agent
+    depth = len(new.value.net.layers)
+    pairs = [(old.heads[h][2 * i], new.critic.net.layers[i], (0, h)) for h in range(2) for i in range(depth)]
+    pairs += [(old.value[2 * i], new.value.net.layers[i], (0,)) for i in range(depth)]
+    pairs += [(old.actor[2 * i], new.actor.net.layers[i], (0,)) for i in range(depth)]
+    for _ in range(3):
+        before.run(1)
+        now.run(1)
+    return max(max((layer.weight[index].T - linear.weight).abs().max().item(),
+                   (layer.bias[index][0] - linear.bias).abs().max().item()) for linear, layer, index in pairs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per setting")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per mode")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--methods", default="ipl", help="comma-separated methods, e.g. ipl,ipl-awac,mr")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--seeds", default="1", help="comma-separated member counts E, e.g. 1,5,20")
     parser.add_argument("--shapes", default="metaworld,locomotion", help="comma-separated shape names")
-    parser.add_argument("--no-compile", action="store_true", help="measure eager mode only")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per mode")
+    parser.add_argument("--profile", action="store_true", help="print where the time of E=1 goes")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available here")
+        raise SystemExit(f"--device {args.device}: CUDA is not available")
     torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else (
         f"cpu, {args.threads} threads, {platform.machine()}, load average {os.getloadavg()[0]:.2f}")
-    print(f"torch {torch.__version__} on {where}; {args.seconds:g} s per setting")
-    print(f"{'method':10s} {'shape':11s} {'mode':9s} {'updates/s':>10s} {'warm-up s':>10s}")
-    modes = ("eager",) if args.no_compile else ("eager", "compiled")
-    for method in args.methods.split(","):
-        for shape in args.shapes.split(","):
-            settings = {mode: Setting(method, shape, mode == "compiled", args.device) for mode in modes}
-            # Alternate short rounds so that a change in machine load hits both modes alike; report medians.
-            samples: dict[str, list[float]] = {mode: [] for mode in modes}
-            for _ in range(args.rounds):
-                for mode in modes:
-                    samples[mode].append(settings[mode].rate(args.seconds / args.rounds))
-            rates = {mode: statistics.median(values) for mode, values in samples.items()}
-            for mode in modes:
-                warmup = settings[mode].warmup_s
-                print(f"{method:10s} {shape:11s} {mode:9s} {rates[mode]:10.1f} {warmup:10.1f}")
-            if "compiled" in rates:
-                ratio = rates["compiled"] / rates["eager"]
-                print(f"{method:10s} {shape:11s} ratio compiled/eager = {ratio:.2f}", flush=True)
+    print(f"torch {torch.__version__} on {where}; {args.seconds:g} s per mode")
+    counts = [int(e) for e in args.seeds.split(",")]
+    for shape in args.shapes.split(","):
+        print(f"{shape}: largest weight difference after 3 steps, before vs E=1: {same_step(shape):.2e}")
+        modes: dict[str, Library | Before] = {"before": Before(shape, args.device)}
+        modes |= {f"E={e}": Library(shape, e, args.device) for e in counts}
+        for setting in modes.values():
+            setting.run(3)  # warm-up
+        samples: dict[str, list[float]] = {mode: [] for mode in modes}
+        for _ in range(args.rounds):
+            for mode, setting in modes.items():
+                samples[mode].append(rate(setting, args.seconds / args.rounds, args.device))
+        base = statistics.median(samples["before"])
+        print(f"{'shape':11s} {'mode':7s} {'seed-updates/s':>15s} {'ratio to before':>16s}")
+        for mode, values in samples.items():
+            median = statistics.median(values)
+            print(f"{shape:11s} {mode:7s} {median:15.1f} {median / base:16.2f}", flush=True)
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile
+
+            setting = Library(shape, 1, args.device)
+            setting.run(3)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                setting.run(20)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,6 @@ The library of the ipl-book. Every algorithm of the book is implemented here onc
 from ipl_core.agents import Agent, make_agent
 from ipl_core.bandit import dpo_loss
 from ipl_core.config import OfflineConfig, preset
-from ipl_core.ensemble import SeedEnsemble, train_seeds
 from ipl_core.losses import (
     IPLLoss,
     awr_weights,
@@ -26,7 +25,7 @@ from ipl_core.preferences import (
 )
 from ipl_core.reward_models import REWARD_MODELS, relabelled, train_reward_model
 from ipl_core.teachers import TEACHERS, ScriptedTeacher, TeacherLabels
-from ipl_core.trainer import GymEvaluator, TrainResult, train
+from ipl_core.trainer import GymEvaluator, TrainResult, train, train_seeds
 
 __all__ = [
     "REWARD_MODELS",
@@ -37,7 +36,6 @@ __all__ = [
     "OfflineConfig",
     "PreferenceLoss",
     "ScriptedTeacher",
-    "SeedEnsemble",
     "TeacherLabels",
     "TrainResult",
     "awr_weights",

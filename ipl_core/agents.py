@@ -2,14 +2,17 @@
 
 An agent is an ``nn.Module`` whose learnable parameters are exactly its networks (IPL Table 4 counts
 them): the critic ensemble, the value network (not for IPL-AWAC), the actor, and for a reward-learning
-baseline its reward model. The Polyak-averaged target critic is kept as buffers
-(:func:`~ipl_core.nets.frozen_copy`), so it is saved with the agent but neither optimised nor counted.
-Taught in "IPL in practice" (book/ipl/offline.ipynb) and "The Markovian-reward baseline"
+baseline its reward model. Every network has a leading *member* axis: an agent of E members is E
+independent seeds trained together (E = 1 is a single run), member e built from its own
+``torch.Generator`` exactly as a single-seed agent with that generator. The Polyak-averaged target critic
+is kept as buffers (:func:`~ipl_core.nets.frozen_copy`), so it is saved with the agent but neither optimised
+nor counted. Taught in "IPL in practice" (book/ipl/offline.ipynb) and "The Markovian-reward baseline"
 (book/baselines/markovian_reward.ipynb).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -29,11 +32,30 @@ def known_methods() -> tuple[str, ...]:
     return ORACLE_METHODS + IPL_METHODS + tuple(sorted(REWARD_MODELS))
 
 
+class RewardModels(nn.Module):
+    """One reward model per member: ``forward(obs (E, B, T, o), act (E, B, T, a))`` -> (E, B, T).
+
+    The family of reward models (MLP, LSTM, transformer, B-REX) has no common batched layer, so the members
+    are evaluated one after the other; each is an ordinary :class:`~ipl_core.reward_models.RewardModel`."""
+
+    def __init__(self, models: Sequence[RewardModel]) -> None:
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(o, a) for m, o, a in zip(self.models, obs, act, strict=True)])
+
+    def segment_score(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Each member's segment scores, (E, B)."""
+        return torch.stack([m.segment_score(o, a) for m, o, a in zip(self.models, obs, act, strict=True)])
+
+
 class Agent(nn.Module):
-    """Critic ensemble, optional value network, actor, optional reward model, and a target critic."""
+    """Critic ensemble, optional value network, actor, optional reward models, and a target critic, each
+    with a leading member axis of size :attr:`members`."""
 
     def __init__(self, method: str, critic: CriticEnsemble, value: ValueNetwork | None, actor: GaussianActor,
-                 reward_model: RewardModel | None = None) -> None:
+                 reward_model: RewardModels | None = None) -> None:
         super().__init__()
         self.method = method
         self.critic = critic
@@ -42,8 +64,13 @@ class Agent(nn.Module):
         self.reward_model = reward_model
         self.target_critic = frozen_copy(critic)
 
+    @property
+    def members(self) -> int:
+        """E, the number of independent seeds this agent holds."""
+        return self.actor.log_std.shape[0]
+
     def target_q(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Q-values of the target critic, (num_critics, N), without gradient."""
+        """Q-values of the target critic, (E, num_critics, N), without gradient."""
         with torch.no_grad():
             return self.target_critic(obs, act)
 
@@ -53,7 +80,7 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic evaluation action (the actor's mean)."""
+        """Deterministic evaluation actions (the actor's mean), (E, N, act_dim) from (E, N, obs_dim)."""
         return self.actor.act(obs)
 
 
@@ -70,14 +97,20 @@ def _reward_model(factory, obs_dim: int, act_dim: int, hidden_dims: Sequence[int
 
 
 def make_agent(method: str, obs_dim: int, act_dim: int, hidden_dims: Sequence[int] = (256, 256),
-               generator: torch.Generator | None = None) -> Agent:
-    """Build the networks of ``method`` (IPL Table 4 counts their parameters).
+               generator: torch.Generator | Sequence[torch.Generator] | None = None,
+               hidden_gain: float = math.sqrt(2.0)) -> Agent:
+    """Build the networks of ``method`` (IPL Table 4 counts their parameters) for one member per generator
+    (a single generator or None: one member).
 
     - ``"iql"``: oracle IQL on ground-truth rewards: two Q heads, V, actor.
     - ``"ipl"``, ``"ipl-xql"``: IPL with IQL (Algorithm 2) or XQL (Algorithm 1): the same networks.
     - ``"ipl-awac"``: IPL with AWAC (Algorithm 3): one Q head and the actor, no value network.
     - any name in :data:`ipl_core.reward_models.REWARD_MODELS` (``"mr"``, ...): IQL plus that reward model,
       built with the same ``hidden_dims``.
+
+    Each member draws its weights from its generator in the order critic heads, value, actor, reward
+    model. ``hidden_gain`` is the orthogonal gain of the hidden layers (sqrt 2, He's gain for ReLU; the
+    authors' code uses 1).
     """
     methods = known_methods()
     if method not in methods:
@@ -87,11 +120,16 @@ def make_agent(method: str, obs_dim: int, act_dim: int, hidden_dims: Sequence[in
     hidden_dims = tuple(int(h) for h in hidden_dims)
     if not hidden_dims or any(h <= 0 for h in hidden_dims):
         raise ValueError(f"hidden_dims must be a non-empty sequence of positive sizes, got {hidden_dims}")
-    awac = method == "ipl-awac"
-    critic = CriticEnsemble(obs_dim, act_dim, hidden_dims, num_critics=1 if awac else 2, generator=generator)
-    value = None if awac else ValueNetwork(obs_dim, hidden_dims, generator=generator)
-    actor = GaussianActor(obs_dim, act_dim, hidden_dims, generator=generator)
+    generators = list(generator) if isinstance(generator, Sequence) else [generator]
+    if not generators:
+        raise ValueError("make_agent needs at least one generator (one member), got an empty sequence")
+    members, awac = len(generators), method == "ipl-awac"
+    critic = CriticEnsemble(obs_dim, act_dim, hidden_dims, num_critics=1 if awac else 2, members=members,
+                            generators=generators, hidden_gain=hidden_gain)
+    value = None if awac else ValueNetwork(obs_dim, hidden_dims, members, generators, hidden_gain)
+    actor = GaussianActor(obs_dim, act_dim, hidden_dims, members, generators, hidden_gain)
     reward_model = None
     if method in REWARD_MODELS:
-        reward_model = _reward_model(REWARD_MODELS[method], obs_dim, act_dim, hidden_dims, generator)
+        reward_model = RewardModels([_reward_model(REWARD_MODELS[method], obs_dim, act_dim, hidden_dims, g)
+                                     for g in generators])
     return Agent(method, critic, value, actor, reward_model)

@@ -1,14 +1,16 @@
 """Minibatches drawn from the data containers, as tensors, with IPL's segment sub-sampling augmentation.
 
-:func:`sample_preference_batch` draws labelled pairs and cuts every segment of the batch to the same
-random window of ``subsample_length`` observations (IPL App. B.1: one start per batch);
-:func:`sample_offline_batch` draws transitions. Indices come from an explicit ``np.random.Generator``.
-Taught in "IPL in practice" (book/ipl/offline.ipynb).
+:func:`sample_preference_batch` draws labelled pairs and cuts every segment of the batch to the same random
+window of ``subsample_length`` observations (IPL App. B.1: one start per batch); :func:`sample_offline_batch`
+draws transitions; :func:`stack_batches` stacks the batches of several members (seeds) along a leading member
+axis, the layout every update of :mod:`ipl_core.offline` takes. Indices come from an explicit
+``np.random.Generator``. Taught in "IPL in practice" (book/ipl/offline.ipynb).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -87,9 +89,9 @@ def sample_preference_batch(data: PreferenceDataset, batch_size: int, subsample_
 
 def sample_offline_batch(data: OfflineDataset, batch_size: int, rng: np.random.Generator,
                          device: str | torch.device = "cpu") -> OfflineBatch:
-    """Draw ``batch_size`` transitions uniformly with replacement."""
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    """Draw ``batch_size`` transitions uniformly with replacement (none for ``batch_size=0``)."""
+    if batch_size < 0:
+        raise ValueError(f"batch_size must be non-negative, got {batch_size}")
     index = rng.integers(0, len(data), size=batch_size)
     return OfflineBatch(
         _tensor(data.observations[index], device), _tensor(data.actions[index], device),
@@ -110,3 +112,16 @@ def full_preference_batch(data: PreferenceDataset, device: str | torch.device = 
         _tensor(data.action_2, device), _tensor(data.label, device), terminal(data.terminal_1),
         terminal(data.terminal_2),
     )
+
+
+Batch = TypeVar("Batch", PreferenceBatch, OfflineBatch)
+
+
+def stack_batches(batches: Sequence[Batch]) -> Batch:
+    """The members' batches stacked along a new leading member axis: fields (E, ...)."""
+    return type(batches[0])(*(torch.stack(fields) for fields in zip(*batches, strict=True)))
+
+
+def expand_batch(batch: Batch, members: int) -> Batch:
+    """One batch seen by every member, without copying: fields (E, ...)."""
+    return type(batch)(*(field.unsqueeze(0).expand(members, *field.shape) for field in batch))

@@ -9,8 +9,13 @@ changes that make them into each column of the paper's tables. Taught in "IPL in
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+import torch
+
+from ipl_core.agents import known_methods
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,16 @@ class OfflineConfig:
     """lambda: strength of the L2 regulariser on implicit rewards (IPL Eq. 6)."""
     target_clipping: bool = True
     """Clip V(s') to +-1 / (lam (1 - gamma)) inside the implicit reward (reference code; ipl, ipl-xql)."""
+    balance_losses: bool = False
+    """Weigh the value and actor losses half on preference rows, half on offline rows (the authors' code)
+    instead of a plain mean over all rows (IPL Algorithm 2's text)."""
+    init_gain: float = math.sqrt(2.0)
+    """Orthogonal gain of the hidden layers: sqrt(2), He's gain for ReLU (the authors' code: 1)."""
     pref_batch_size: int = 16
     """Preference pairs per batch."""
     offline_batch_size: int = 256
-    """Offline transitions per batch."""
+    """Offline transitions per batch; 0 trains IPL on the preference batch alone (the authors' MetaWorld
+    setting). The oracle and the reward models need offline transitions."""
     subsample_length: int = 16
     """s: observations kept from each segment, one random start per batch (0 keeps whole segments)."""
     reward_steps: int = 20_000
@@ -64,20 +75,18 @@ class OfflineConfig:
     seed: int = 0
     """Seed of the initial weights, the minibatch sampler and the actor's samples."""
     device: str = "cpu"
-    """Torch device of the networks and batches."""
+    """Torch device of the networks and batches: "cpu", "cuda" or "cuda:N"."""
 
     def __post_init__(self) -> None:
-        from ipl_core.agents import known_methods
-
         if self.method not in known_methods():
             raise ValueError(f"OfflineConfig.method must be one of {known_methods()}, got {self.method!r}")
-        positive = ("hidden_dim", "num_layers", "lr", "pref_batch_size", "offline_batch_size", "steps",
-                    "log_every", "alpha", "max_weight", "reward_lr")
+        positive = ("hidden_dim", "num_layers", "lr", "pref_batch_size", "steps", "log_every", "alpha",
+                    "max_weight", "reward_lr", "init_gain")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"OfflineConfig.{name} must be positive, got {getattr(self, name)!r}")
         non_negative = ("beta", "lam", "subsample_length", "reward_steps", "eval_every", "eval_episodes",
-                        "checkpoint_every", "seed")
+                        "checkpoint_every", "seed", "offline_batch_size")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"OfflineConfig.{name} must be non-negative, got {getattr(self, name)!r}")
@@ -87,6 +96,10 @@ class OfflineConfig:
             raise ValueError(f"OfflineConfig.target_tau must lie in (0, 1], got {self.target_tau}")
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"OfflineConfig.expectile must lie in (0, 1), got {self.expectile}")
+        if self.offline_batch_size == 0 and not self.method.startswith("ipl"):
+            raise ValueError(f"OfflineConfig.offline_batch_size=0 (no offline batch) is for the IPL methods; "
+                             f"method {self.method!r} learns from offline transitions: expected at least 1")
+        check_device(self.device, "OfflineConfig.device")
         if self.subsample_length == 1:
             raise ValueError("OfflineConfig.subsample_length must be 0 (off) or at least 2, got 1")
 
@@ -102,6 +115,26 @@ class OfflineConfig:
         if unknown:
             raise TypeError(f"OfflineConfig has no field(s) {unknown}; fields are {sorted(names)}")
         return dataclasses.replace(self, **changes)
+
+
+def check_device(device: str, setting: str = "device") -> torch.device:
+    """``device`` as a torch device: "cpu", "cuda" or "cuda:N", with CUDA present and N in range; else a
+    ValueError naming ``setting``."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"{setting}={device!r} is not a device; expected 'cpu', 'cuda' or 'cuda:N'"
+                         ) from error
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{setting}={device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{setting}={device!r} but CUDA is not available (torch {torch.__version__}, "
+                             f"built with CUDA {torch.version.cuda}); use 'cpu'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{setting}={device!r} but only {torch.cuda.device_count()} CUDA device(s) "
+                             "exist")
+    return parsed
 
 
 PRESETS: dict[str, OfflineConfig] = {

@@ -9,6 +9,7 @@ notebooks call :func:`run_variant`. Taught in "IPL Fig. 2 and Table 8" (book/rep
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,8 @@ def run_variant(
     variant: str,
     task: str,
     num_queries: int,
-    seed: int,
-    out_dir: str | Path,
+    seeds: Sequence[int],
+    out_dirs: Sequence[str | Path],
     *,
     episodes_per_source: int,
     episode_length: int,
@@ -62,15 +63,17 @@ def run_variant(
     data_seed: int,
     progress: bool = False,
     **settings: Any,
-) -> pd.DataFrame:
-    """One cell of an efficiency study: make (or reuse) the task's MetaWorld data with the recipe of IPL
-    App. B.3, train ``variant`` on the preference data alone (D_o = {(s, a, s') in D_p}, IPL Sec. 4.3) and
-    evaluate it every ``settings["eval_every"]`` steps on fresh goals. ``settings`` are OfflineConfig
-    fields (steps, reward_steps, eval_every, eval_episodes, ...). Returns one row per evaluation: seed, step,
-    success, return, pref_accuracy, and the columns of :func:`describe_variant`."""
+) -> list[pd.DataFrame]:
+    """One cell of an efficiency study, all its ``seeds`` in one process: make (or reuse) the task's
+    MetaWorld data with the recipe of IPL App. B.3, train ``variant`` on the preference data alone
+    (D_o = {(s, a, s') in D_p}, IPL Sec. 4.3) for every seed at once (:func:`ipl_core.trainer.train_seeds`,
+    seed k's checkpoints in ``out_dirs[k]``) and evaluate every ``settings["eval_every"]`` steps on fresh
+    goals (evaluation seeds 10,000 + seed). ``settings`` are OfflineConfig fields (steps, reward_steps,
+    eval_every, eval_episodes, device, ...). Returns, per seed, one row per evaluation: seed, step, success,
+    return, pref_accuracy, and the columns of :func:`describe_variant`."""
     from ipl_core.data.metaworld_gen import MetaWorldRecipe, generate_metaworld, make_metaworld_env
     from ipl_core.data.native import load_preferences
-    from ipl_core.trainer import GymEvaluator, train
+    from ipl_core.trainer import GymEvaluator, train_seeds
 
     recipe = MetaWorldRecipe(
         task=task,
@@ -86,14 +89,13 @@ def run_variant(
         files = generate_metaworld(recipe, progress=False)
     preferences = load_preferences(files.preferences[num_queries])
     offline = preferences.transitions()
-    config = variant_config(variant, "metaworld", seed=seed, **settings)
+    config = variant_config(variant, "metaworld", **settings)
     evaluator = GymEvaluator(
-        lambda: make_metaworld_env(task, seed=10_000 + seed),
+        lambda seed: make_metaworld_env(task, seed=seed),
         episodes=config.eval_episodes,
-        seed=10_000 + seed,
+        seeds=[10_000 + seed for seed in seeds],
         max_episode_steps=episode_length,
     )
-    result = train(
-        config, offline, preferences, out_dir=Path(out_dir) / "train", evaluate=evaluator, progress=progress
-    )
-    return result.evaluations().assign(**describe_variant(variant, **settings))
+    results = train_seeds(config, seeds, offline, preferences, out_dirs=list(out_dirs), evaluate=evaluator,
+                          progress=progress)
+    return [result.evaluations().assign(**describe_variant(variant, **settings)) for result in results]

@@ -12,6 +12,8 @@ Taught in the reproduction chapter "IPL Table 1, 2 and 7 on locomotion"
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -48,20 +50,29 @@ def split_dataset(name: str) -> tuple[str, str]:
     return task, kind
 
 
-def relabel_with_reward_model(variant: str, offline: OfflineDataset, preferences: PreferenceDataset,
-                              cfg: OfflineConfig) -> tuple[OfflineDataset, float]:
-    """The first phase of a two-phase variant (NMR, PT): fit its reward model for ``cfg.reward_steps`` Adam
-    steps on batches of ``cfg.pref_batch_size`` whole segments, then relabel ``offline`` with it in chunks of
-    one segment length. Returns the relabelled data and the model's final training accuracy. Variants
-    without a reward model get ``offline`` back unchanged (accuracy NaN)."""
+def relabel_with_reward_model(
+    variant: str, offline: OfflineDataset, preferences: PreferenceDataset, cfg: OfflineConfig,
+    seeds: Sequence[int],
+) -> tuple[list[OfflineDataset], list[float]]:
+    """The first phase of a two-phase variant (NMR, PT), for each seed: fit the seed's own reward model
+    (initialised from the seed) for ``cfg.reward_steps`` Adam steps on batches of ``cfg.pref_batch_size``
+    whole segments on ``cfg.device``, then relabel ``offline`` with it in chunks of one segment length.
+    Returns one relabelled dataset and one final training accuracy per seed, ready for
+    :func:`ipl_core.trainer.train_seeds`. Variants without a reward model get ``offline`` back for every seed
+    (accuracy NaN). The reward models of the family (LSTM, transformer) share no batched layer, so the seeds
+    are fitted one after another."""
     name = get_variant(variant).reward_model
     if name is None:
-        return offline, float("nan")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = REWARD_MODELS[name](offline.obs_dim, offline.act_dim, cfg.hidden_dims)
-    fit = train_reward_model(model, preferences, cfg.reward_steps, np.random.default_rng(cfg.seed + 3),
-                             batch_size=cfg.pref_batch_size, lr=cfg.reward_lr, subsample_length=0)
-    model.eval()
-    tail = max(1, len(fit.accuracy) // 10)
-    return relabelled(offline, model, context=preferences.segment_length), float(fit.accuracy[-tail:].mean())
+        return [offline] * len(seeds), [float("nan")] * len(seeds)
+    datasets, accuracies = [], []
+    for seed in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = REWARD_MODELS[name](offline.obs_dim, offline.act_dim, cfg.hidden_dims).to(cfg.device)
+        fit = train_reward_model(model, preferences, cfg.reward_steps, np.random.default_rng(seed + 3),
+                                 batch_size=cfg.pref_batch_size, lr=cfg.reward_lr, subsample_length=0)
+        model.eval()
+        tail = max(1, len(fit.accuracy) // 10)
+        datasets.append(relabelled(offline, model, context=preferences.segment_length))
+        accuracies.append(float(fit.accuracy[-tail:].mean()))
+    return datasets, accuracies

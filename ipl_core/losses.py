@@ -2,7 +2,9 @@
 
 Element-wise building blocks (:func:`expectile_loss`, :func:`linex_loss`, :func:`awr_weights`,
 :func:`implicit_reward`) return tensors; the losses an optimiser minimises return their value and their
-metrics as a NamedTuple, like :func:`ipl_core.preferences.preference_loss`. Taught in "IPL in practice"
+metrics as a NamedTuple, like :func:`ipl_core.preferences.preference_loss`. Every loss takes a leading member
+axis E (independent seeds; E = 1 for one run) and returns one value per member: the optimiser steps their sum,
+whose gradient is each member's own gradient, since members share no parameters. Taught in "IPL in practice"
 (book/ipl/offline.ipynb) and "Oracle IQL" (book/baselines/oracle_iql.ipynb).
 """
 
@@ -53,25 +55,31 @@ def implicit_reward(q: torch.Tensor, next_v: torch.Tensor, discount: torch.Tenso
                     clip: float | None = None) -> torch.Tensor:
     """r_Q(s, a) = Q(s, a) - discount * V(s'), the inverse Bellman operator (IPL Eq. 4 with T*).
 
-    ``q`` is (num_critics, N), one row per head (no minimum over heads here); ``next_v`` (N,) is detached
-    (only Q learns from the preference loss); ``discount`` (N,) is gamma * (1 - terminal). ``clip`` bounds
-    V(s') to [-clip, clip] first, as the reference implementation does with clip = 1 / (lam (1 - gamma)),
-    the largest value a reward held in [-1/lam, 1/lam] by the regulariser can produce."""
+    ``q`` is (E, num_critics, N), one row per member and head (no minimum over heads here); ``next_v``
+    (E, N) is detached (only Q learns from the preference loss); ``discount`` (E, N) is
+    gamma * (1 - terminal). ``clip`` bounds V(s') to [-clip, clip] first, as the reference implementation
+    does with clip = 1 / (lam (1 - gamma)), the largest value a reward held in [-1/lam, 1/lam] by the
+    regulariser can produce."""
     next_v = next_v.detach()
     if clip is not None:
         next_v = next_v.clamp(-clip, clip)
-    return q - discount * next_v
+    return q - (discount * next_v).unsqueeze(-2)
+
+
+def _member_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over every axis but the first (the member axis): (E, ...) -> (E,)."""
+    return x.flatten(1).mean(1)
 
 
 class IPLLoss(NamedTuple):
-    """The regularised preference loss of IPL Eq. 6 and its metrics."""
+    """The regularised preference loss of IPL Eq. 6 and its metrics, one value per member, (E,)."""
 
     loss: torch.Tensor
-    """preference + regulariser, the scalar the critic minimises."""
+    """preference + regulariser, what each member's critic minimises."""
     preference: torch.Tensor
     """Bradley-Terry binary cross-entropy of the implicit segment returns (Eq. 2 with Eq. 5)."""
     regulariser: torch.Tensor
-    """lam * psi(r): 0.5 lam E_pref[r^2] + 0.5 lam E_offline[r^2]."""
+    """lam * psi(r): lam E[r^2] over the preference transitions and the offline batch, half each."""
     accuracy: torch.Tensor
     """Share of strictly labelled pairs (over pairs and heads) ranked correctly by the implicit reward."""
     reward_mean: torch.Tensor
@@ -82,35 +90,40 @@ class IPLLoss(NamedTuple):
 
 def ipl_preference_loss(reward_1: torch.Tensor, reward_2: torch.Tensor, reward_offline: torch.Tensor,
                         label: torch.Tensor, lam: float) -> IPLLoss:
-    """IPL Eq. 6 (Algorithm 2's critic step): Bradley-Terry on implicit rewards plus L2 regulariser.
+    """IPL Eq. 6 (Algorithm 2's critic step): Bradley-Terry on implicit rewards plus an L2 regulariser.
 
-    ``reward_i`` (E, B, T) are the implicit rewards of segment i's T transitions per head, summed
-    undiscounted into segment returns; ``reward_offline`` (E, N) those of the offline batch; ``label`` (B,)
-    is P[segment 1 preferred] in {0, 0.5, 1}. The regulariser is weighted equally between the preference
-    and the offline transitions (IPL Sec. 3.3): 0.5 lam mean(r_pref^2) + 0.5 lam mean(r_off^2)."""
-    if reward_1.shape != reward_2.shape or reward_1.ndim != 3:
-        raise ValueError(f"reward_1 and reward_2 must both be (E, B, T), got {tuple(reward_1.shape)} and "
+    ``reward_i`` (E, H, B, T) are the implicit rewards of segment i's T transitions per member and head,
+    summed undiscounted into segment returns; ``reward_offline`` (E, H, N) those of the offline batch
+    (N may be 0); ``label`` (E, B) is P[segment 1 preferred] in {0, 0.5, 1}. The regulariser
+    lam E_{D_p u D_o}[r^2] weighs the preference and the offline transitions equally (IPL Sec. 3.3):
+    0.5 lam mean(r_pref^2) + 0.5 lam mean(r_off^2), and lam mean(r_pref^2) without an offline batch."""
+    if reward_1.shape != reward_2.shape or reward_1.ndim != 4:
+        raise ValueError(f"reward_1 and reward_2 must both be (E, H, B, T), got {tuple(reward_1.shape)} and "
                          f"{tuple(reward_2.shape)}")
-    if label.shape != reward_1.shape[1:2]:
-        raise ValueError(f"label must be (B,) = ({reward_1.shape[1]},), got {tuple(label.shape)}")
+    members, heads, pairs = reward_1.shape[:3]
+    if label.shape != (members, pairs):
+        raise ValueError(f"label must be (E, B) = ({members}, {pairs}), got {tuple(label.shape)}")
+    if reward_offline.ndim != 3 or reward_offline.shape[:2] != (members, heads):
+        raise ValueError(f"reward_offline must be (E, H, N) = ({members}, {heads}, N), got "
+                         f"{tuple(reward_offline.shape)}")
     if lam < 0:
         raise ValueError(f"lam must be non-negative, got {lam}")
-    heads = reward_1.shape[0]
-    labels = label.to(reward_1.dtype).expand(heads, -1).reshape(-1)
-    bt = preference_loss(reward_1.sum(-1).reshape(-1), reward_2.sum(-1).reshape(-1), labels)
-    pref_sq = torch.cat([reward_1, reward_2], dim=-1).square().mean()
-    regulariser = 0.5 * lam * pref_sq
-    if reward_offline.numel() > 0:
-        regulariser = regulariser + 0.5 * lam * reward_offline.square().mean()
+    labels = label.to(reward_1.dtype).unsqueeze(1).expand(-1, heads, -1)
+    bt = preference_loss(reward_1.sum(-1), reward_2.sum(-1), labels, members=True)
+    pref_sq = _member_mean(torch.cat([reward_1, reward_2], dim=-1).square())
+    if reward_offline.shape[-1] > 0:
+        regulariser = 0.5 * lam * pref_sq + 0.5 * lam * _member_mean(reward_offline.square())
+    else:
+        regulariser = lam * pref_sq
     with torch.no_grad():
-        flat = torch.cat([reward_1.reshape(heads, -1), reward_2.reshape(heads, -1), reward_offline], dim=-1)
-        reward_mean, reward_abs = flat.mean(), flat.abs().mean()
+        flat = torch.cat([reward_1.flatten(2), reward_2.flatten(2), reward_offline], dim=-1)
+        reward_mean, reward_abs = _member_mean(flat), _member_mean(flat.abs())
     return IPLLoss(bt.loss + regulariser, bt.loss.detach(), regulariser.detach(), bt.accuracy,
                    reward_mean, reward_abs)
 
 
 class ValueLoss(NamedTuple):
-    """A value-regression loss and its metrics."""
+    """A value-regression loss and its metrics, one value per member, (E,)."""
 
     loss: torch.Tensor
     """Mean of the element-wise loss over the batch."""
@@ -118,10 +131,16 @@ class ValueLoss(NamedTuple):
     """Mean of V(s) over the batch."""
 
 
+def _weighted_mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Each member's mean of x (E, N), or its weighted sum with ``weight`` (N,) summing to one."""
+    return _member_mean(x) if weight is None else (x * weight).sum(dim=-1)
+
+
 def value_loss(target_q: torch.Tensor, v: torch.Tensor, kind: str, expectile: float = 0.7,
-               alpha: float = 2.0) -> ValueLoss:
+               alpha: float = 2.0, weight: torch.Tensor | None = None) -> ValueLoss:
     """min_V E[L(Q_target(s, a) - V(s))] with L the expectile loss (``kind="expectile"``, IQL / IPL
-    Algorithm 2) or the linex loss (``kind="linex"``, XQL / IPL Algorithm 1). ``target_q`` is detached."""
+    Algorithm 2) or the linex loss (``kind="linex"``, XQL / IPL Algorithm 1). ``target_q`` and ``v`` are
+    (E, N); ``target_q`` is detached. ``weight`` (N,), summing to one, replaces the plain mean over rows."""
     diff = target_q.detach() - v
     if kind == "expectile":
         loss = expectile_loss(diff, expectile)
@@ -129,11 +148,11 @@ def value_loss(target_q: torch.Tensor, v: torch.Tensor, kind: str, expectile: fl
         loss = linex_loss(diff, alpha)
     else:
         raise ValueError(f"kind must be 'expectile' or 'linex', got {kind!r}")
-    return ValueLoss(loss.mean(), v.detach().mean())
+    return ValueLoss(_weighted_mean(loss, weight), _member_mean(v.detach()))
 
 
 class BellmanLoss(NamedTuple):
-    """IQL's Q regression and its metrics."""
+    """IQL's Q regression and its metrics, one value per member, (E,)."""
 
     loss: torch.Tensor
     """Sum over heads of the mean squared TD error (IQL's convention)."""
@@ -142,13 +161,14 @@ class BellmanLoss(NamedTuple):
 
 
 def bellman_loss(q: torch.Tensor, target: torch.Tensor) -> BellmanLoss:
-    """sum_i E[(r + gamma (1 - d) V(s') - Q_i(s, a))^2], IQL Eq. 6 (``target`` detached, ``q`` (E, N))."""
-    loss = (q - target.detach()).square().mean(dim=-1).sum()
-    return BellmanLoss(loss, q.detach().mean())
+    """sum_i E[(r + gamma (1 - d) V(s') - Q_i(s, a))^2], IQL Eq. 6; ``q`` (E, H, N), ``target`` (E, N),
+    detached."""
+    loss = (q - target.detach().unsqueeze(-2)).square().mean(dim=-1).sum(dim=-1)
+    return BellmanLoss(loss, _member_mean(q.detach()))
 
 
 class ActorLoss(NamedTuple):
-    """Advantage-weighted regression and its metrics."""
+    """Advantage-weighted regression and its metrics, one value per member, (E,)."""
 
     loss: torch.Tensor
     """-E[w(s, a) log pi(a|s)]."""
@@ -159,9 +179,10 @@ class ActorLoss(NamedTuple):
 
 
 def awr_actor_loss(log_prob: torch.Tensor, advantage: torch.Tensor, beta: float,
-                   max_weight: float = 100.0) -> ActorLoss:
-    """max_pi E[exp(beta A(s, a)) log pi(a|s)] as a loss (IQL Eq. 7; IPL Algorithms 1-3; AWR, AWAC).
-
-    The advantage is detached: this loss trains only the actor."""
+                   max_weight: float = 100.0, row_weight: torch.Tensor | None = None) -> ActorLoss:
+    """max_pi E[exp(beta A(s, a)) log pi(a|s)] as a loss (IQL Eq. 7; IPL Algorithms 1-3; AWR, AWAC), with
+    ``log_prob`` and ``advantage`` (E, N). The advantage is detached: this loss trains only the actor.
+    ``row_weight`` (N,), summing to one, replaces the plain mean over rows."""
     weight = awr_weights(advantage.detach(), beta, max_weight)
-    return ActorLoss(-(weight * log_prob).mean(), advantage.detach().mean(), weight.mean())
+    return ActorLoss(-_weighted_mean(weight * log_prob, row_weight), _member_mean(advantage.detach()),
+                     _member_mean(weight))

@@ -1,14 +1,16 @@
 """Network building blocks shared by every algorithm of the book.
 
-MLPs with orthogonal initialisation, the critic ensemble Q_i(s, a), the state value V(s), the Gaussian
-actor pi(a|s), and Polyak-averaged target copies that hold buffers, not parameters. Taught in the chapter
-"IPL in practice" (book/ipl/offline.ipynb).
+MLPs with orthogonal initialisation; the agents' networks with a leading *member* axis E (one member per seed,
+E = 1 for a single run): the critic ensemble Q_i(s, a), the state value V(s), the Gaussian actor pi(a|s), all
+built on :class:`EnsembleLinear`; and Polyak-averaged target copies that hold buffers, not parameters. Taught
+in the chapter "IPL in practice" (book/ipl/offline.ipynb).
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -16,6 +18,7 @@ from torch import nn
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 """The actor's log standard deviation is clamped to this range before use."""
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
 
 def mlp(
@@ -52,63 +55,143 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-class CriticEnsemble(nn.Module):
-    """``num_critics`` independent Q-networks Q_i(s, a): an MLP of the concatenated state and action each.
+def _generators(generators: Sequence[torch.Generator | None] | None, count: int,
+                what: str) -> list[torch.Generator | None]:
+    if generators is None:
+        return [None] * count
+    generators = list(generators)
+    if len(generators) != count:
+        raise ValueError(f"{what} needs one generator per member ({count}), got {len(generators)}")
+    return generators
 
-    ``forward`` returns (num_critics, ...) with one row per head; IQL and IPL-IQL use two heads (the
-    "twin-Q" of TD3/IQL), IPL-AWAC one (IPL App. B.4)."""
+
+class EnsembleLinear(nn.Module):
+    """Independent affine maps, one per member of a leading member axis: y[m] = x[m] W[m] + b[m].
+
+    ``weight`` is (*members, in_dim, out_dim) and ``bias`` (*members, 1, out_dim); the input is
+    (*members, N, in_dim). All members run in one batched matrix product (``torch.baddbmm``), the
+    "vectorised linear layer" of ensemble methods such as SAC-N/EDAC."""
+
+    def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.members, self.in_dim, self.out_dim = tuple(members), in_dim, out_dim
+        self.weight = nn.Parameter(torch.empty(*members, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(*members, 1, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[:-2] != self.members or x.shape[-1] != self.in_dim:
+            raise ValueError(f"EnsembleLinear expects input (*{self.members}, N, {self.in_dim}), got "
+                             f"{tuple(x.shape)}")
+        n = x.shape[-2]
+        out = torch.baddbmm(self.bias.reshape(-1, 1, self.out_dim), x.reshape(-1, n, self.in_dim),
+                            self.weight.reshape(-1, self.in_dim, self.out_dim))
+        return out.view(*self.members, n, self.out_dim)
+
+
+class EnsembleMLP(nn.Module):
+    """Independent MLPs with ReLU, one per member, evaluated together (:class:`EnsembleLinear` layers).
+
+    Member m is initialised exactly as ``mlp(..., generator=generators[m])`` would be: orthogonal weights
+    (gain ``hidden_gain`` inside, ``output_gain`` last), zero biases, drawn member after member. So one
+    member built with seed k equals the network a single-seed run with seed k builds."""
+
+    def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int, hidden_dims: Sequence[int],
+                 output_gain: float = 1.0, hidden_gain: float = math.sqrt(2.0),
+                 generators: Sequence[torch.Generator | None] | None = None) -> None:
+        super().__init__()
+        dims = [in_dim, *hidden_dims, out_dim]
+        if min(dims) <= 0 or not members or min(members) <= 0:
+            raise ValueError(f"EnsembleMLP expects positive sizes, got members={members}, in_dim={in_dim}, "
+                             f"out_dim={out_dim}, hidden_dims={tuple(hidden_dims)}")
+        self.layers = nn.ModuleList(EnsembleLinear(members, a, b) for a, b in itertools.pairwise(dims))
+        count = math.prod(members)
+        gains = [hidden_gain] * (len(self.layers) - 1) + [output_gain]
+        with torch.no_grad():
+            for m, generator in enumerate(_generators(generators, count, "EnsembleMLP")):
+                for layer, gain in zip(self.layers, gains, strict=True):
+                    w = torch.empty(layer.out_dim, layer.in_dim)  # nn.Linear's layout, as mlp() draws it
+                    nn.init.orthogonal_(w, gain=gain, generator=generator)
+                    layer.weight.view(count, layer.in_dim, layer.out_dim)[m].copy_(w.T)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < last:
+                x = torch.relu(x)
+        return x
+
+
+class CriticEnsemble(nn.Module):
+    """``num_critics`` independent Q-networks Q_i(s, a) for each of ``members`` seeds, one MLP of the
+    concatenated state and action each, all evaluated in one batched product.
+
+    ``forward`` maps obs (E, N, obs_dim) and act (E, N, act_dim) to (E, num_critics, N). IQL and IPL-IQL
+    use two heads (the "twin-Q" of TD3/IQL), IPL-AWAC one (IPL App. B.4)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dims: Sequence[int], num_critics: int = 2,
-                 generator: torch.Generator | None = None) -> None:
+                 members: int = 1, generators: Sequence[torch.Generator | None] | None = None,
+                 hidden_gain: float = math.sqrt(2.0)) -> None:
         super().__init__()
         if num_critics < 1:
             raise ValueError(f"num_critics must be at least 1, got {num_critics}")
-        self.heads = nn.ModuleList(
-            mlp(obs_dim + act_dim, 1, hidden_dims, generator=generator) for _ in range(num_critics)
-        )
+        self.num_critics = num_critics
+        per_head = [g for g in _generators(generators, members, "CriticEnsemble") for _ in range(num_critics)]
+        self.net = EnsembleMLP((members, num_critics), obs_dim + act_dim, 1, hidden_dims,
+                               hidden_gain=hidden_gain, generators=per_head)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, act], dim=-1)
-        return torch.stack([head(x).squeeze(-1) for head in self.heads])
+        x = torch.cat([obs, act], dim=-1).unsqueeze(1)
+        return self.net(x.expand(-1, self.num_critics, -1, -1)).squeeze(-1)
 
 
 class ValueNetwork(nn.Module):
-    """V(s): an MLP of the state (IQL's value network, fitted by expectile or linex regression)."""
+    """V(s) of each member: obs (E, N, obs_dim) -> (E, N) (IQL's value network, fitted by expectile or
+    linex regression)."""
 
-    def __init__(self, obs_dim: int, hidden_dims: Sequence[int], generator: torch.Generator | None = None):
+    def __init__(self, obs_dim: int, hidden_dims: Sequence[int], members: int = 1,
+                 generators: Sequence[torch.Generator | None] | None = None,
+                 hidden_gain: float = math.sqrt(2.0)) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, 1, hidden_dims, generator=generator)
+        self.net = EnsembleMLP((members,), obs_dim, 1, hidden_dims, hidden_gain=hidden_gain,
+                               generators=generators)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).squeeze(-1)
 
 
 class GaussianActor(nn.Module):
-    """pi(a|s) = Normal(tanh(mlp(s)), exp(log_std)) with a state-independent learned log-std vector.
+    """pi(a|s) = Normal(tanh(mlp(s)), exp(log_std)) with a state-independent learned log-std per member.
 
-    The mean is squashed by tanh into the action box [-1, 1]; the log-std is clamped to
-    [``LOG_STD_MIN``, ``LOG_STD_MAX``]. Evaluation acts with the mean (:meth:`act`)."""
+    The mean is squashed by tanh into the action box [-1, 1]; the log-std, (E, 1, act_dim), is clamped to
+    [``LOG_STD_MIN``, ``LOG_STD_MAX``]. Inputs are (E, N, obs_dim). Evaluation acts with the mean
+    (:meth:`act`)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: Sequence[int],
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: Sequence[int], members: int = 1,
+                 generators: Sequence[torch.Generator | None] | None = None,
+                 hidden_gain: float = math.sqrt(2.0)) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, act_dim, hidden_dims, generator=generator)
-        self.log_std = nn.Parameter(torch.zeros(act_dim))
+        self.net = EnsembleMLP((members,), obs_dim, act_dim, hidden_dims, hidden_gain=hidden_gain,
+                               generators=generators)
+        self.log_std = nn.Parameter(torch.zeros(members, 1, act_dim))
 
-    def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean = torch.tanh(self.net(obs))
-        std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
-        return torch.distributions.Normal(mean, std.expand_as(mean))
+    def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Normal's mean tanh(mlp(s)), (E, N, act_dim), and standard deviation, (E, 1, act_dim)."""
+        return torch.tanh(self.net(obs)), self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """log pi(a|s) summed over action dimensions, shape (N,)."""
-        return self(obs).log_prob(act).sum(dim=-1)
+        """log pi(a|s) summed over action dimensions, (E, N): the Normal log-density written out."""
+        mean, std = self.mean_std(obs)
+        log_density = -(act - mean).square() / (2 * std.square()) - std.log() - LOG_SQRT_2PI
+        return log_density.sum(dim=-1)
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A draw a ~ pi(.|s) using ``generator`` (mean + std * standard normal noise)."""
-        dist = self(obs)
-        noise = torch.randn(dist.mean.shape, generator=generator, device=obs.device, dtype=obs.dtype)
-        return dist.mean + dist.stddev * noise
+    def sample(self, obs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """A draw a ~ pi(.|s) (mean + std * standard normal), member e's noise from ``generators[e]``. The
+        generators are CPU generators whatever the device, so a run draws the same noise on any device."""
+        mean, std = self.mean_std(obs)
+        noise = torch.stack([torch.randn(mean.shape[1:], generator=g, dtype=obs.dtype)
+                             for g in _generators(generators, mean.shape[0], "GaussianActor.sample")])
+        return mean + std * noise.to(obs.device)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -129,9 +212,10 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- tau * source + (1 - tau) * target, parameter by parameter (soft target update)."""
+    """target <- tau * source + (1 - tau) * target for every parameter, in one fused call (soft target
+    update)."""
     if not 0.0 < tau <= 1.0:
         raise ValueError(f"polyak tau must lie in (0, 1], got {tau}")
     buffers = dict(target.named_buffers())
-    for name, param in source.named_parameters():
-        buffers[name].lerp_(param, tau)
+    names = [name for name, _ in source.named_parameters()]
+    torch._foreach_lerp_([buffers[n] for n in names], [p for _, p in source.named_parameters()], tau)

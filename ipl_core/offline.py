@@ -1,8 +1,11 @@
 """One update function per offline method, to read next to the paper's pseudocode.
 
-Every update has the signature ``update(agent, optimizers, pref, off, cfg, step, generator) -> metrics``
+Every update has the signature ``update(agent, optimizers, pref, off, cfg, step, generators) -> metrics``
 and performs one gradient step of each network in a fixed order: V, then Q, then pi, then the Polyak
-update of the target critic. The three IPL variants differ only where their algorithms differ:
+update of the target critic. Every tensor has a leading member axis E: an agent of E members trains E
+independent seeds at once on their own batches ((E, B, S, ...) and (E, N, ...)), and every metric is (E,).
+E = 1 is an ordinary single run; there is no other code path. The three IPL variants differ only where
+their algorithms differ:
 
 - :func:`ipl_update` (IPL Algorithm 2, IQL): expectile value loss;
 - :func:`ipl_xql_update` (IPL Algorithm 1, XQL): linex value loss, one word away from the above;
@@ -10,22 +13,21 @@ update of the target critic. The three IPL variants differ only where their algo
 
 :func:`iql_update` is the oracle (ground-truth rewards) and :func:`mr_update` is IQL on a learned reward
 model, trained concurrently for ``cfg.reward_steps`` steps. A reward model that is not trained by gradient
-(B-REX) has no learnable parameters, or sets the class attribute ``trained_by_gradient = False``, and
-provides ``fit(preferences, generator)`` (a :class:`~ipl_core.data.datasets.PreferenceDataset` and a
-``torch.Generator``), which the trainer calls once before the first step; :func:`mr_update` then only
-reads its rewards. IQL reads rewards one transition at a time, which is exact only for Markovian models
-(:func:`is_markovian`); the trainer refuses non-Markovian ones (NMR, PT) rather than feed them one-step
-contexts.
+(B-REX) sets ``trained_by_gradient = False`` and provides ``fit(preferences, generator)``, which the
+trainer calls once before the first step; :func:`mr_update` then only reads its rewards. IQL reads rewards
+one transition at a time, which is exact only for Markovian models (:func:`is_markovian`); the trainer
+refuses non-Markovian ones (NMR, PT) rather than feed them one-step contexts.
 
 Choices the paper's text leaves open follow the authors' reference implementation: the implicit reward of
 each Q head uses the *online* value network V(s') (detached, optionally clipped); the minimum over the
 target heads feeds the value target and the advantage; a segment of S observations gives S - 1
-transitions; segment returns are undiscounted sums. Taught in "IPL in practice" (book/ipl/offline.ipynb).
+transitions; segment returns are undiscounted sums; the networks step in the order V, Q, pi (the paper's
+Algorithms 1-2 list Q first). Taught in "IPL in practice" (book/ipl/offline.ipynb).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -44,23 +46,24 @@ from ipl_core.losses import (
     ipl_preference_loss,
     value_loss,
 )
-from ipl_core.preferences import PreferenceLoss, preference_loss
-from ipl_core.reward_models import REWARD_MODELS, BayesianREXReward, MarkovianReward, RewardModel
+from ipl_core.preferences import preference_loss
+from ipl_core.reward_models import REWARD_MODELS, RewardModel, reward_model_loss
 
 Optimizers = dict[str, torch.optim.Optimizer]
 Metrics = dict[str, torch.Tensor]
-Update = Callable[[Agent, Optimizers, PreferenceBatch, OfflineBatch, OfflineConfig, int, torch.Generator],
-                  Metrics]
+Update = Callable[[Agent, Optimizers, PreferenceBatch, OfflineBatch, OfflineConfig, int,
+                   Sequence[torch.Generator]], Metrics]
 
 
 class Transitions(NamedTuple):
-    """Preference transitions of both segments, then offline transitions, stacked into one batch."""
+    """Preference transitions of both segments, then offline transitions, stacked into one batch per
+    member: fields (E, N, ...)."""
 
     obs: torch.Tensor
     act: torch.Tensor
     next_obs: torch.Tensor
     discount: torch.Tensor
-    """gamma * (1 - terminal), (N,)."""
+    """gamma * (1 - terminal), (E, N)."""
     pairs: int
     """B, the number of preference pairs."""
     length: int
@@ -70,24 +73,41 @@ class Transitions(NamedTuple):
 def stack_transitions(pref: PreferenceBatch, off: OfflineBatch, gamma: float) -> Transitions:
     """Turn each segment of S observations into S - 1 transitions (s_t, a_t, s_{t+1}) and append the
     offline ones: rows [0, BT) are segment 1, [BT, 2BT) segment 2, the rest offline."""
-    pairs, length = pref.obs_1.shape[0], pref.obs_1.shape[1] - 1
+    pairs, length = pref.obs_1.shape[1], pref.obs_1.shape[2] - 1
 
     def flat(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(pairs * length, *x.shape[2:])
+        return x.flatten(1, 2)
 
-    obs = torch.cat([flat(pref.obs_1[:, :-1]), flat(pref.obs_2[:, :-1]), off.obs])
-    act = torch.cat([flat(pref.act_1[:, :-1]), flat(pref.act_2[:, :-1]), off.act])
-    next_obs = torch.cat([flat(pref.obs_1[:, 1:]), flat(pref.obs_2[:, 1:]), off.next_obs])
-    terminal = torch.cat([flat(pref.terminal_1[:, :-1]), flat(pref.terminal_2[:, :-1]), off.terminal])
+    obs = torch.cat([flat(pref.obs_1[:, :, :-1]), flat(pref.obs_2[:, :, :-1]), off.obs], dim=1)
+    act = torch.cat([flat(pref.act_1[:, :, :-1]), flat(pref.act_2[:, :, :-1]), off.act], dim=1)
+    next_obs = torch.cat([flat(pref.obs_1[:, :, 1:]), flat(pref.obs_2[:, :, 1:]), off.next_obs], dim=1)
+    terminal = torch.cat([flat(pref.terminal_1[:, :, :-1]), flat(pref.terminal_2[:, :, :-1]), off.terminal],
+                         dim=1)
     return Transitions(obs, act, next_obs, gamma * (1.0 - terminal), pairs, length)
 
 
+def state_values(value: Callable[[torch.Tensor], torch.Tensor], pref: PreferenceBatch,
+                 off: OfflineBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """V(s) and V(s') of every row of :func:`stack_transitions`, (E, N) each, from one forward pass over
+    the distinct states: the S observations of each segment (its S - 1 transitions share S - 2 of them)
+    and s, s' of each offline row."""
+    members, pairs, length = pref.obs_1.shape[:3]
+    n = off.obs.shape[1]
+    states = torch.cat([pref.obs_1.flatten(1, 2), pref.obs_2.flatten(1, 2), off.obs, off.next_obs], dim=1)
+    v_1, v_2, v_off, v_next_off = value(states).split([pairs * length, pairs * length, n, n], dim=1)
+    v_1, v_2 = v_1.view(members, pairs, length), v_2.view(members, pairs, length)
+    v = torch.cat([v_1[:, :, :-1].flatten(1), v_2[:, :, :-1].flatten(1), v_off], dim=1)
+    next_v = torch.cat([v_1[:, :, 1:].flatten(1), v_2[:, :, 1:].flatten(1), v_next_off], dim=1)
+    return v, next_v
+
+
 def split_rewards(reward: torch.Tensor, x: Transitions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(E, N) per-transition rewards -> segment 1 (E, B, T), segment 2 (E, B, T), offline (E, N - 2BT)."""
+    """(E, H, N) per-transition rewards -> segment 1 (E, H, B, T), segment 2 (E, H, B, T), offline
+    (E, H, N - 2BT)."""
     n = x.pairs * x.length
-    heads = reward.shape[0]
-    r_1, r_2, r_off = reward.split([n, n, reward.shape[1] - 2 * n], dim=1)
-    return r_1.reshape(heads, x.pairs, x.length), r_2.reshape(heads, x.pairs, x.length), r_off
+    r_1, r_2, r_off = reward.split([n, n, reward.shape[-1] - 2 * n], dim=-1)
+    shape = (*reward.shape[:2], x.pairs, x.length)
+    return r_1.reshape(shape), r_2.reshape(shape), r_off
 
 
 def target_clip(cfg: OfflineConfig) -> float | None:
@@ -97,15 +117,32 @@ def target_clip(cfg: OfflineConfig) -> float | None:
     return 1.0 / (cfg.lam * (1.0 - cfg.discount))
 
 
+def row_weights(x: Transitions, cfg: OfflineConfig) -> torch.Tensor | None:
+    """Weights of the rows of the value and actor losses: None (a plain mean over all rows, IPL Algorithm
+    2's text) unless ``cfg.balance_losses``, then half the weight on the preference rows and half on the
+    offline rows, as the authors' code does (all of it on the preference rows without an offline batch)."""
+    if not cfg.balance_losses:
+        return None
+    pref_rows, rows = 2 * x.pairs * x.length, x.obs.shape[1]
+    off_rows = rows - pref_rows
+    share = 0.5 if off_rows else 1.0
+    weight = torch.full((rows,), share / pref_rows, device=x.obs.device)
+    if off_rows:
+        weight[pref_rows:] = 0.5 / off_rows
+    return weight
+
+
 def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One step on the members' summed losses: members share no parameters, so each member's gradient is
+    exactly that of its own loss."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.sum().backward()
     optimizer.step()
 
 
 def _value_step(agent: Agent, optimizer: torch.optim.Optimizer, obs: torch.Tensor, target_q: torch.Tensor,
-                kind: str, cfg: OfflineConfig) -> ValueLoss:
-    out = value_loss(target_q, agent.value(obs), kind, cfg.expectile, cfg.alpha)
+                kind: str, cfg: OfflineConfig, weight: torch.Tensor | None = None) -> ValueLoss:
+    out = value_loss(target_q, agent.value(obs), kind, cfg.expectile, cfg.alpha, weight)
     _step(optimizer, out.loss)
     return out
 
@@ -121,8 +158,8 @@ def _ipl_critic_step(agent: Agent, optimizer: torch.optim.Optimizer, x: Transiti
 
 
 def _actor_step(agent: Agent, optimizer: torch.optim.Optimizer, obs: torch.Tensor, act: torch.Tensor,
-                advantage: torch.Tensor, cfg: OfflineConfig) -> ActorLoss:
-    out = awr_actor_loss(agent.actor.log_prob(obs, act), advantage, cfg.beta, cfg.max_weight)
+                advantage: torch.Tensor, cfg: OfflineConfig, weight: torch.Tensor | None = None) -> ActorLoss:
+    out = awr_actor_loss(agent.actor.log_prob(obs, act), advantage, cfg.beta, cfg.max_weight, weight)
     _step(optimizer, out.loss)
     return out
 
@@ -131,7 +168,7 @@ def _metrics(critic: IPLLoss, q: torch.Tensor, value: ValueLoss | None, actor: A
     metrics = {
         "critic_loss": critic.loss.detach(), "preference_loss": critic.preference,
         "regulariser": critic.regulariser, "pref_accuracy": critic.accuracy,
-        "reward_mean": critic.reward_mean, "reward_abs": critic.reward_abs, "q_mean": q.mean(),
+        "reward_mean": critic.reward_mean, "reward_abs": critic.reward_abs, "q_mean": q.flatten(1).mean(1),
         "actor_loss": actor.loss.detach(), "advantage": actor.advantage, "awr_weight": actor.weight,
     }
     if value is not None:
@@ -140,64 +177,62 @@ def _metrics(critic: IPLLoss, q: torch.Tensor, value: ValueLoss | None, actor: A
 
 
 def ipl_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-               cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
+               cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """IPL with IQL, IPL Algorithm 2: V by expectile regression on B_p u B_o towards min_i Q_targ_i;
     Q by the regularised preference loss of Eq. 6 on implicit rewards Q_i - gamma V(s') (Eq. 4);
     pi by advantage-weighted regression with A = min_i Q_targ_i(s, a) - V(s)."""
     return _ipl_value_update(agent, optimizers, pref, off, cfg, "expectile")
 
 
-def _ipl_value_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-                      cfg: OfflineConfig, value_kind: str) -> Metrics:
-    """One step of IPL with a value network trained by ``value_kind`` ("expectile": IQL, "linex": XQL)."""
-    x = stack_transitions(pref, off, cfg.discount)
-    target_q = agent.target_q(x.obs, x.act).min(dim=0).values
-    value = _value_step(agent, optimizers["value"], x.obs, target_q, value_kind, cfg)
-    with torch.no_grad():
-        next_v = agent.value(x.next_obs)
-    critic, q = _ipl_critic_step(agent, optimizers["critic"], x, next_v, pref.label, cfg, target_clip(cfg))
-    with torch.no_grad():
-        advantage = target_q - agent.value(x.obs)
-    actor = _actor_step(agent, optimizers["actor"], x.obs, x.act, advantage, cfg)
-    agent.update_target(cfg.target_tau)
-    return _metrics(critic, q, value, actor)
-
-
 def ipl_xql_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-                   cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
+                   cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """IPL with XQL, IPL Algorithm 1: as :func:`ipl_update` but V minimises the linex (Gumbel) loss
     exp(z) - z - 1, z = (Q_targ - V) / alpha, so that V tracks the soft maximum of Q (XQL)."""
     return _ipl_value_update(agent, optimizers, pref, off, cfg, "linex")
 
 
+def _ipl_value_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
+                      cfg: OfflineConfig, value_kind: str) -> Metrics:
+    """One step of IPL with a value network trained by ``value_kind`` ("expectile": IQL, "linex": XQL)."""
+    x = stack_transitions(pref, off, cfg.discount)
+    weight = row_weights(x, cfg)
+    target_q = agent.target_q(x.obs, x.act).min(dim=1).values
+    value = _value_step(agent, optimizers["value"], x.obs, target_q, value_kind, cfg, weight)
+    with torch.no_grad():
+        v, next_v = state_values(agent.value, pref, off)  # the critic step leaves V unchanged
+    critic, q = _ipl_critic_step(agent, optimizers["critic"], x, next_v, pref.label, cfg, target_clip(cfg))
+    actor = _actor_step(agent, optimizers["actor"], x.obs, x.act, target_q - v, cfg, weight)
+    agent.update_target(cfg.target_tau)
+    return _metrics(critic, q, value, actor)
+
+
 def ipl_awac_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-                    cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
+                    cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """IPL with AWAC, IPL Algorithm 3: no value network. V(s') = Q_targ(s', a'), a' ~ pi(.|s'), in the
     implicit reward (no clipping, as in the reference code); the advantage of the actor step is
     Q(s, a) - Q(s, a_pi), a_pi ~ pi(.|s), with Q(s, a) from before the critic step (reference code)."""
     x = stack_transitions(pref, off, cfg.discount)
     with torch.no_grad():
-        next_v = agent.target_q(x.next_obs, agent.actor.sample(x.next_obs, generator)).min(dim=0).values
+        next_v = agent.target_q(x.next_obs, agent.actor.sample(x.next_obs, generators)).min(dim=1).values
     critic, q = _ipl_critic_step(agent, optimizers["critic"], x, next_v, pref.label, cfg, None)
     with torch.no_grad():
-        advantage = q.mean(dim=0) - agent.critic(x.obs, agent.actor.sample(x.obs, generator)).mean(dim=0)
-    actor = _actor_step(agent, optimizers["actor"], x.obs, x.act, advantage, cfg)
+        advantage = q.mean(dim=1) - agent.critic(x.obs, agent.actor.sample(x.obs, generators)).mean(dim=1)
+    actor = _actor_step(agent, optimizers["actor"], x.obs, x.act, advantage, cfg, row_weights(x, cfg))
     agent.update_target(cfg.target_tau)
     return _metrics(critic, q, None, actor)
 
 
 def _iql_step(agent: Agent, optimizers: Optimizers, off: OfflineBatch, reward: torch.Tensor,
               cfg: OfflineConfig) -> Metrics:
-    """IQL (Kostrikov et al. Eq. 5-7) on offline transitions labelled with ``reward``."""
-    target_q = agent.target_q(off.obs, off.act).min(dim=0).values
+    """IQL (Kostrikov et al. Eq. 5-7) on offline transitions labelled with ``reward`` (E, N)."""
+    target_q = agent.target_q(off.obs, off.act).min(dim=1).values
     value = _value_step(agent, optimizers["value"], off.obs, target_q, "expectile", cfg)
-    with torch.no_grad():
-        target = reward + cfg.discount * (1.0 - off.terminal) * agent.value(off.next_obs)
+    with torch.no_grad():  # V after its step, on s and s' in one pass; the critic step leaves it unchanged
+        v, next_v = agent.value(torch.cat([off.obs, off.next_obs], dim=1)).chunk(2, dim=1)
+        target = reward + cfg.discount * (1.0 - off.terminal) * next_v
     critic = bellman_loss(agent.critic(off.obs, off.act), target)
     _step(optimizers["critic"], critic.loss)
-    with torch.no_grad():
-        advantage = target_q - agent.value(off.obs)
-    actor = _actor_step(agent, optimizers["actor"], off.obs, off.act, advantage, cfg)
+    actor = _actor_step(agent, optimizers["actor"], off.obs, off.act, target_q - v, cfg)
     agent.update_target(cfg.target_tau)
     return _iql_metrics(critic, value, actor, reward)
 
@@ -205,11 +240,12 @@ def _iql_step(agent: Agent, optimizers: Optimizers, off: OfflineBatch, reward: t
 def _iql_metrics(critic: BellmanLoss, value: ValueLoss, actor: ActorLoss, reward: torch.Tensor) -> Metrics:
     return {"critic_loss": critic.loss.detach(), "q_mean": critic.q_mean, "value_loss": value.loss.detach(),
             "v_mean": value.value_mean, "actor_loss": actor.loss.detach(), "advantage": actor.advantage,
-            "awr_weight": actor.weight, "reward_mean": reward.mean(), "reward_abs": reward.abs().mean()}
+            "awr_weight": actor.weight, "reward_mean": reward.mean(dim=1),
+            "reward_abs": reward.abs().mean(dim=1)}
 
 
 def iql_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-               cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
+               cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """Oracle IQL: the offline dataset's ground-truth rewards; the preference batch is not read."""
     return _iql_step(agent, optimizers, off, off.reward, cfg)
 
@@ -222,34 +258,26 @@ def trains_by_gradient(model: RewardModel) -> bool:
 
 
 def is_markovian(model: RewardModel) -> bool:
-    """Whether r(s_t, a_t) depends on the step alone, so that IQL may query it one transition at a time:
-    the model's ``markovian`` attribute if set, else True for MR and B-REX."""
-    return bool(getattr(model, "markovian", isinstance(model, MarkovianReward | BayesianREXReward)))
-
-
-def reward_model_loss(model: RewardModel, pref: PreferenceBatch) -> PreferenceLoss:
-    """Bradley-Terry loss of a reward model (IPL Eq. 1-2) on the S - 1 transitions of each segment, the
-    same (s_t, a_t) pairs whose implicit rewards IPL scores."""
-    score_1 = model.segment_score(pref.obs_1[:, :-1], pref.act_1[:, :-1])
-    score_2 = model.segment_score(pref.obs_2[:, :-1], pref.act_2[:, :-1])
-    return preference_loss(score_1, score_2, pref.label)
+    """Whether r(s_t, a_t) depends on the step alone, so that IQL may query it one transition at a time
+    (the model's ``markovian`` attribute: True for MR and B-REX)."""
+    return bool(getattr(model, "markovian", True))
 
 
 def mr_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
-              cfg: OfflineConfig, step: int, generator: torch.Generator) -> Metrics:
+              cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """IQL on a learned reward (MR, IPL Sec. 4.2): while ``step < cfg.reward_steps`` the reward model takes
     one Bradley-Terry step (Eq. 2) on the preference batch; IQL then reads its detached per-step rewards
     for the offline transitions."""
-    model = agent.reward_model
-    if model is None:
+    models = agent.reward_model
+    if models is None:
         raise ValueError(f"mr_update needs an agent with a reward model, got method {agent.method!r}")
     metrics: Metrics = {}
-    if step < cfg.reward_steps and trains_by_gradient(model):
-        fit = reward_model_loss(model, pref)
+    if step < cfg.reward_steps and trains_by_gradient(models.models[0]):
+        fit = reward_model_loss(models, pref, members=True)
         _step(optimizers["reward"], fit.loss)
         metrics |= {"reward_loss": fit.loss.detach(), "pref_accuracy": fit.accuracy}
     with torch.no_grad():
-        reward = model(off.obs.unsqueeze(1), off.act.unsqueeze(1)).squeeze(1)
+        reward = models(off.obs.unsqueeze(2), off.act.unsqueeze(2)).squeeze(2)
     return metrics | _iql_step(agent, optimizers, off, reward, cfg)
 
 
@@ -271,44 +299,52 @@ def update_function(method: str) -> Update:
     raise ValueError(f"method must be one of {sorted(UPDATES) + sorted(REWARD_MODELS)}, got {method!r}")
 
 
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with its fused kernel (one kernel for all parameters, on CPU and CUDA alike)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 def make_optimizers(agent: Agent, cfg: OfflineConfig) -> Optimizers:
-    """One Adam per network: critic, value (if any), actor, reward (if a reward model trains by gradient)."""
+    """One Adam per network: critic, value (if any), actor, and reward (if the reward model trains by
+    gradient), whose parameter groups are its members, one group each."""
     optimizers: Optimizers = {
-        "critic": torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr),
-        "actor": torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr),
+        "critic": _adam(agent.critic.parameters(), cfg.lr),
+        "actor": _adam(agent.actor.parameters(), cfg.lr),
     }
     if agent.value is not None:
-        optimizers["value"] = torch.optim.Adam(agent.value.parameters(), lr=cfg.lr)
-    model = agent.reward_model
-    if model is not None and trains_by_gradient(model):
-        optimizers["reward"] = torch.optim.Adam(model.parameters(), lr=cfg.reward_lr)
+        optimizers["value"] = _adam(agent.value.parameters(), cfg.lr)
+    models = agent.reward_model
+    if models is not None and trains_by_gradient(models.models[0]):
+        groups = [{"params": [p for p in m.parameters() if p.requires_grad]} for m in models.models]
+        optimizers["reward"] = _adam(groups, cfg.reward_lr)
     return optimizers
 
 
 @torch.no_grad()
 def segment_rewards(agent: Agent, pref: PreferenceBatch,
                     cfg: OfflineConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-transition rewards (B, T) of both segments as the agent sees them: the reward model's for a
+    """Per-transition rewards (E, B, T) of both segments as each member sees them: the reward model's for a
     reward-learning agent, else the implicit reward Q - gamma V(s') averaged over heads (for IPL-AWAC,
     V(s') = Q_targ(s', mean action); for the oracle, a diagnostic of what its Q implies)."""
     if agent.reward_model is not None:
-        return (agent.reward_model(pref.obs_1[:, :-1], pref.act_1[:, :-1]),
-                agent.reward_model(pref.obs_2[:, :-1], pref.act_2[:, :-1]))
-    none = pref.label[:0]
-    empty = OfflineBatch(pref.obs_1[:0, 0], pref.act_1[:0, 0], pref.obs_1[:0, 0], none, none)
+        return (agent.reward_model(pref.obs_1[:, :, :-1], pref.act_1[:, :, :-1]),
+                agent.reward_model(pref.obs_2[:, :, :-1], pref.act_2[:, :, :-1]))
+    none = pref.label[:, :0]
+    empty = OfflineBatch(pref.obs_1[:, :0, 0], pref.act_1[:, :0, 0], pref.obs_1[:, :0, 0], none, none)
     x = stack_transitions(pref, empty, cfg.discount)
     if agent.value is None:
-        next_v = agent.target_q(x.next_obs, agent.actor.act(x.next_obs)).min(dim=0).values
+        next_v = agent.target_q(x.next_obs, agent.actor.act(x.next_obs)).min(dim=1).values
         clip = None
     else:
         next_v, clip = agent.value(x.next_obs), target_clip(cfg)
-    reward = implicit_reward(agent.critic(x.obs, x.act), next_v, x.discount, clip).mean(dim=0, keepdim=True)
+    reward = implicit_reward(agent.critic(x.obs, x.act), next_v, x.discount, clip).mean(dim=1, keepdim=True)
     r_1, r_2, _ = split_rewards(reward, x)
-    return r_1[0], r_2[0]
+    return r_1[:, 0], r_2[:, 0]
 
 
 @torch.no_grad()
-def preference_accuracy(agent: Agent, pref: PreferenceBatch, cfg: OfflineConfig) -> float:
-    """Share of strictly labelled pairs whose preferred segment has the larger summed reward."""
+def preference_accuracy(agent: Agent, pref: PreferenceBatch, cfg: OfflineConfig) -> torch.Tensor:
+    """Each member's share of strictly labelled pairs whose preferred segment has the larger summed
+    reward, (E,)."""
     r_1, r_2 = segment_rewards(agent, pref, cfg)
-    return float(preference_loss(r_1.sum(-1), r_2.sum(-1), pref.label).accuracy)
+    return preference_loss(r_1.sum(-1), r_2.sum(-1), pref.label, members=True).accuracy

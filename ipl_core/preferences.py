@@ -35,10 +35,13 @@ def preference_probability(return_1: torch.Tensor, return_2: torch.Tensor) -> to
     return torch.sigmoid(return_1 - return_2)
 
 
-def preference_loss(return_1: torch.Tensor, return_2: torch.Tensor, label: torch.Tensor) -> PreferenceLoss:
+def preference_loss(return_1: torch.Tensor, return_2: torch.Tensor, label: torch.Tensor,
+                    members: bool = False) -> PreferenceLoss:
     """Binary cross-entropy between labels and the Bradley-Terry model, IPL Eq. 2.
 
     `label` is the probability that segment 1 is preferred: 1, 0, or 0.5 for "equally good" (soft labels).
+    With ``members=True`` the first axis holds independent members (seeds): loss and accuracy are then
+    averaged over the other axes only, one value per member.
     """
     if return_1.shape != return_2.shape or return_1.shape != label.shape:
         raise ValueError(
@@ -46,13 +49,14 @@ def preference_loss(return_1: torch.Tensor, return_2: torch.Tensor, label: torch
             f"return_2 {tuple(return_2.shape)}, label {tuple(label.shape)}"
         )
     logits = return_1 - return_2
-    loss = F.binary_cross_entropy_with_logits(logits, label.to(logits.dtype))
+    loss = F.binary_cross_entropy_with_logits(logits, label.to(logits.dtype), reduction="none")
     with torch.no_grad():
-        strict = label != 0.5
-        correct = (logits > 0) == (label > 0.5)
-        # sum / count rather than a boolean mask, so that it also runs under torch.vmap (0 / 0 = nan).
-        accuracy = (correct & strict).float().sum() / strict.float().sum()
-    return PreferenceLoss(loss, accuracy)
+        strict = (label != 0.5).float()
+        correct = ((logits > 0) == (label > 0.5)).float() * strict
+    if members:
+        # sum / count rather than a boolean mask, so that a member without strict labels gives nan.
+        return PreferenceLoss(loss.flatten(1).mean(1), correct.flatten(1).sum(1) / strict.flatten(1).sum(1))
+    return PreferenceLoss(loss.mean(), correct.sum() / strict.sum())
 
 
 def sample_bradley_terry_labels(

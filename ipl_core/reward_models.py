@@ -15,6 +15,7 @@ models: Markovian, non-Markovian, Bayesian" (book/baselines/reward_models.ipynb)
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -24,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ipl_core.batches import full_preference_batch, sample_preference_batch
+from ipl_core.batches import PreferenceBatch, full_preference_batch, sample_preference_batch
 from ipl_core.brex import PosteriorSamples, metropolis_hastings
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.nets import mlp
+from ipl_core.preferences import PreferenceLoss, preference_loss
 
 
 class RewardModel(nn.Module):
@@ -258,7 +260,7 @@ class BayesianREXReward(RewardModel):
                       burn_in: int = 5_000, step_size: float = 0.05, target_acceptance: float | None = 0.3,
                       estimate: str = "map") -> PosteriorSamples:
         """Sample p(w | prefs) by Metropolis-Hastings over the S - 1 transitions of each segment (the
-        library's convention, as in :func:`ipl_core.offline.reward_model_loss`) and set w to its ``"map"``
+        library's convention, as in :func:`reward_model_loss`) and set w to its ``"map"``
         or ``"mean"``. By default the step size adapts during burn-in towards 30% acceptance."""
         if estimate not in ("map", "mean"):
             raise ValueError(f"estimate must be 'map' or 'mean', got {estimate!r}")
@@ -277,6 +279,15 @@ class BayesianREXReward(RewardModel):
         """The trainer's hook for models not trained by gradient: :meth:`fit_posterior` with its defaults
         (20k proposals after 5k of burn-in, MAP estimate)."""
         return self.fit_posterior(preferences, generator)
+
+
+def reward_model_loss(model: RewardModel, pref: PreferenceBatch, members: bool = False) -> PreferenceLoss:
+    """Bradley-Terry loss of a reward model (IPL Eq. 1-2) on the S - 1 transitions of each segment, the
+    same (s_t, a_t) pairs whose implicit rewards IPL scores. With ``members=True`` the model and the batch
+    have a leading member axis (:class:`ipl_core.agents.RewardModels`): one loss per member."""
+    score_1 = model.segment_score(pref.obs_1[..., :-1, :], pref.act_1[..., :-1, :])
+    score_2 = model.segment_score(pref.obs_2[..., :-1, :], pref.act_2[..., :-1, :])
+    return preference_loss(score_1, score_2, pref.label, members=members)
 
 
 def _check_prefs(prefs: PreferenceDataset) -> None:
@@ -299,12 +310,10 @@ def train_reward_model(model: RewardModel, prefs: PreferenceDataset, steps: int,
     ``steps`` Adam steps on the Bradley-Terry loss (IPL Eq. 2) of minibatches of ``batch_size`` pairs.
 
     The batch (:func:`ipl_core.batches.sample_preference_batch`, ``subsample_length=0`` keeps whole
-    segments) and the loss (:func:`ipl_core.offline.reward_model_loss`) are those of the concurrent
+    segments) and the loss (:func:`reward_model_loss`) are those of the concurrent
     trainer. IPL Table 5: Adam, lr 3e-4, batch 8 pairs, 20k steps. B-REX is fitted by
     :meth:`BayesianREXReward.fit_posterior` instead.
     """
-    from ipl_core.offline import reward_model_loss  # offline imports this module
-
     if not model.trained_by_gradient:
         raise TypeError(f"{type(model).__name__} is not trained by gradient; call model.fit(prefs, ...)")
     _check_prefs(prefs)
@@ -327,9 +336,7 @@ def train_reward_model(model: RewardModel, prefs: PreferenceDataset, steps: int,
 @torch.no_grad()
 def reward_model_accuracy(model: RewardModel, prefs: PreferenceDataset) -> float:
     """Share of strict labels of ``prefs`` whose preferred segment gets the larger ``segment_score`` (over
-    the S - 1 transitions of each segment, like :func:`ipl_core.offline.reward_model_loss`)."""
-    from ipl_core.offline import reward_model_loss  # offline imports this module
-
+    the S - 1 transitions of each segment, like :func:`reward_model_loss`)."""
     _check_prefs(prefs)
     return float(reward_model_loss(model, full_preference_batch(prefs)).accuracy)
 
@@ -352,6 +359,7 @@ def relabel_rewards(model: RewardModel, observations: torch.Tensor, actions: tor
     if context < 1:
         raise ValueError(f"context must be >= 1, got {context}")
     rewards = torch.empty(n)
+    device = next(itertools.chain(model.parameters(), model.buffers())).device
     ends = torch.nonzero(episode_ends.bool()).flatten().tolist()
     if not ends or ends[-1] != n - 1:
         ends.append(n - 1)
@@ -359,7 +367,8 @@ def relabel_rewards(model: RewardModel, observations: torch.Tensor, actions: tor
     for end in ends:
         for chunk_start in range(start, end + 1, context):
             chunk = slice(chunk_start, min(chunk_start + context, end + 1))
-            rewards[chunk] = model(observations[None, chunk], actions[None, chunk])[0]
+            obs, act = observations[None, chunk].to(device), actions[None, chunk].to(device)
+            rewards[chunk] = model(obs, act)[0].cpu()
         start = end + 1
     return rewards
 

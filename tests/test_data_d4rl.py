@@ -19,7 +19,9 @@ def make_offline(n: int = 40, obs_dim: int = 3, act_dim: int = 2, seed: int = 0)
     timeouts = np.zeros(n, dtype=bool)
     terminals[9] = True
     timeouts[24] = True
-    return OfflineDataset(obs[:-1], rng.normal(size=(n, act_dim)).astype(np.float32), obs[1:],
+    observations, next_observations = obs[:-1].copy(), obs[1:]
+    observations[[10, 25]] = rng.normal(size=(2, obs_dim))  # each new episode starts from a reset state
+    return OfflineDataset(observations, rng.normal(size=(n, act_dim)).astype(np.float32), next_observations,
                           rng.normal(size=n).astype(np.float32), terminals, timeouts)
 
 
@@ -48,20 +50,36 @@ def test_round_trip(tmp_path: Path) -> None:
         assert handle.attrs["env"] == "toy" and "infos/qpos" in handle
 
 
-def d4rl_reference_rows(dataset: OfflineDataset) -> list[int]:
-    """D4RL's qlearning_dataset loop (terminate_on_end=False), written out step by step."""
-    rows = []
-    for i in range(len(dataset) - 1):
-        if dataset.timeouts[i]:
+def d4rl_reference(data: dict[str, np.ndarray]) -> tuple[list[int], dict[str, np.ndarray]]:
+    """D4RL's qlearning_dataset loop (terminate_on_end=False) on raw file arrays, written out step by step."""
+    rows, out = [], {k: [] for k in ("observations", "actions", "next_observations", "rewards", "terminals")}
+    for i in range(len(data["rewards"]) - 1):
+        if data["timeouts"][i]:
             continue
         rows.append(i)
-    return rows
+        out["observations"].append(data["observations"][i].astype(np.float32))
+        out["next_observations"].append(data["observations"][i + 1].astype(np.float32))
+        out["actions"].append(data["actions"][i].astype(np.float32))
+        out["rewards"].append(data["rewards"][i].astype(np.float32))
+        out["terminals"].append(bool(data["terminals"][i]))
+    return rows, {k: np.array(v) for k, v in out.items()}
 
 
 def test_qlearning_view_matches_d4rl_loop() -> None:
     dataset = make_offline()
     view = qlearning_dataset(dataset)
-    assert view.index.tolist() == d4rl_reference_rows(dataset)
+    rows, reference = d4rl_reference(raw_arrays(dataset))
+    assert view.index.tolist() == rows
+    terminal = reference["terminals"]
+    assert terminal.sum() == 1
+    for key, expected in reference.items():
+        got = getattr(view.dataset, key)
+        if key == "next_observations":  # the one documented difference: terminal rows keep the stored s'
+            np.testing.assert_array_equal(got[~terminal], expected[~terminal])
+            np.testing.assert_array_equal(got[terminal], dataset.next_observations[view.index[terminal]])
+            assert not np.array_equal(got[terminal], expected[terminal])
+        else:
+            np.testing.assert_array_equal(got, expected)
     assert 24 not in view.index and 39 not in view.index  # the time-out row and the last row are dropped
     np.testing.assert_array_equal(view.dataset.observations, dataset.observations[view.index])
     # episode ends in the view: the terminal (row 9), the step before the dropped time-out (23), the end
@@ -70,15 +88,77 @@ def test_qlearning_view_matches_d4rl_loop() -> None:
     assert view.dataset.terminals[view.index == 9].all() and not view.dataset.timeouts[view.index == 9].any()
 
 
+def test_qlearning_view_reads_next_states_as_d4rl_does() -> None:
+    """Where a stored s' disagrees with observations[i + 1] on a non-terminal row, the view follows D4RL."""
+    dataset = make_offline()
+    arrays = raw_arrays(dataset)
+    arrays["next_observations"] = arrays["next_observations"] + 1.0
+    shifted = OfflineDataset(**arrays)
+    view = qlearning_dataset(shifted)
+    _, reference = d4rl_reference(arrays)
+    live = ~reference["terminals"]
+    np.testing.assert_array_equal(view.dataset.next_observations[live], reference["next_observations"][live])
+
+
+def d4rl_layout(dataset: OfflineDataset, with_next: bool) -> dict[str, np.ndarray]:
+    """What D4RL's files hold: locomotion v2 with next_observations, AntMaze and Adroit without."""
+    arrays = raw_arrays(dataset)
+    if not with_next:
+        arrays.pop("next_observations")
+    n = len(dataset)
+    arrays.update({"infos/qpos": np.zeros((n, 5)), "infos/goal": np.ones((n, 2)),
+                   "infos/action_log_probs": np.zeros(n), "metadata/algorithm": np.bytes_(b"SAC"),
+                   "metadata/policy/fc0/weight": np.zeros((4, 3), dtype=np.float32)})
+    return arrays
+
+
+@pytest.mark.parametrize("with_next", [True, False])
+@pytest.mark.parametrize("float_flags", [False, True])
+def test_published_layouts_load(tmp_path: Path, with_next: bool, float_flags: bool) -> None:
+    """gzip, infos/* and metadata/* groups, float 0/1 flags, with or without next_observations."""
+    dataset = make_offline()
+    arrays = d4rl_layout(dataset, with_next)
+    if float_flags:
+        arrays["terminals"] = arrays["terminals"].astype(np.float32)
+        arrays["timeouts"] = arrays["timeouts"].astype(np.float64)
+    path = tmp_path / "layout.hdf5"
+    with h5py.File(path, "w") as handle:
+        for key, value in arrays.items():
+            options = {"compression": "gzip"} if np.ndim(value) else {}
+            handle.create_dataset(key, data=value, **options)
+        handle.attrs["env_name"] = "toy-v2"
+    loaded = load_d4rl_hdf5(path)
+    for key in ("observations", "actions", "rewards", "terminals", "timeouts"):
+        np.testing.assert_array_equal(getattr(loaded, key), getattr(dataset, key))
+    assert loaded.terminals.dtype == bool and loaded.timeouts.dtype == bool
+    if with_next:
+        np.testing.assert_array_equal(loaded.next_observations, dataset.next_observations)
+    else:  # derived as D4RL does: row i + 1's observation; the last row repeats its own
+        np.testing.assert_array_equal(loaded.next_observations[:-1], dataset.observations[1:])
+        np.testing.assert_array_equal(loaded.next_observations[-1], dataset.observations[-1])
+    view = qlearning_dataset(loaded)
+    rows, reference = d4rl_reference(arrays)
+    assert view.index.tolist() == rows
+    live = ~reference["terminals"]
+    np.testing.assert_array_equal(view.dataset.next_observations[live], reference["next_observations"][live])
+    if not with_next:  # no stored s' to keep: the view equals D4RL's on every row, terminal ones too
+        np.testing.assert_array_equal(view.dataset.next_observations, reference["next_observations"])
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
         (lambda a: a.pop("timeouts"), "missing key 'timeouts'"),
+        (lambda a: a.update(terminals=np.where(np.arange(40) == 5, np.nan, 0.0)),
+         r"key 'terminals' holds 1 values other than 0 and 1 \(e.g. \['nan'\]\)"),
+        (lambda a: a.update(timeouts=np.full(40, 2, dtype=np.int8)), r"key 'timeouts' holds 40 values other"),
+        (lambda a: a.update(rewards=np.array([b"x"] * 40)),
+         r"key 'rewards' holds dtype \|S1; expected numbers"),
         (lambda a: a.update(rewards=np.zeros((40, 3))), "key 'rewards' has shape"),
         (lambda a: a.update(actions=np.zeros((39, 2))), "key 'actions' has 39 rows; expected 40"),
         (lambda a: a.update(observations=np.zeros(40)), "key 'observations' has shape"),
         (lambda a: a["rewards"].__setitem__(3, np.nan), "'rewards' holds 1 NaN"),
-        (lambda a: a["observations"].__setitem__((0, 0), np.inf), "'observations' holds 1 NaN or infinite"),
+        (lambda a: a["observations"].__setitem__((0, 0), np.inf), "'observations' holds 1 NaN, infinite"),
         (lambda a: a.update(next_observations=np.zeros((40, 4))), "'next_observations' has shape"),
     ],
 )
@@ -109,3 +189,30 @@ def test_empty_missing_and_truncated_files(tmp_path: Path) -> None:
     no_rows = {k: v[:0] for k, v in raw_arrays(big).items()}
     with pytest.raises(DataFormatError, match=r"empty"):
         load_d4rl_hdf5(write_raw(tmp_path / "zero.hdf5", no_rows))
+
+
+def test_group_where_a_dataset_belongs(tmp_path: Path) -> None:
+    arrays = raw_arrays(make_offline())
+    path = tmp_path / "group.hdf5"
+    with h5py.File(path, "w") as handle:
+        for key, value in arrays.items():
+            if key == "actions":
+                handle.create_dataset("actions/joint", data=value)
+            else:
+                handle.create_dataset(key, data=value)
+    with pytest.raises(DataFormatError, match=r"group.hdf5: key 'actions' is a Group; expected an HDF5 data"):
+        load_d4rl_hdf5(path)
+
+
+def test_claimed_size_beyond_stored_bytes(tmp_path: Path) -> None:
+    """A header that claims a huge shape with nothing stored is refused before any allocation."""
+    arrays = raw_arrays(make_offline())
+    path = tmp_path / "huge.hdf5"
+    with h5py.File(path, "w") as handle:
+        for key, value in arrays.items():
+            if key == "observations":
+                handle.create_dataset(key, shape=(10**9, 3), dtype=np.float32, chunks=(1024, 3))
+            else:
+                handle.create_dataset(key, data=value)
+    with pytest.raises(DataFormatError, match=r"huge.hdf5: key 'observations' claims shape \(1000000000, 3"):
+        load_d4rl_hdf5(path)

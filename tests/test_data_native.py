@@ -71,5 +71,34 @@ def test_empty_and_truncated_files(tmp_path: Path) -> None:
     path = save_preferences(tmp_path / "p.npz", make_prefs())
     cut = tmp_path / "cut.npz"
     cut.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DataFormatError, match=r"cut.npz: not a readable .npz"):
+    with pytest.raises(DataFormatError, match=r"cut.npz: cannot be read .*expected a readable .npz"):
         load_preferences(cut)
+
+
+def test_damaged_compressed_member_is_named(tmp_path: Path) -> None:
+    """A bit flipped inside a deflated member makes zlib fail; the error must name the file."""
+    path = tmp_path / "c.npz"
+    np.savez_compressed(path, **_arrays(make_prefs()))
+    data = bytearray(path.read_bytes())
+    data[120] ^= 0xFF  # inside the first member's deflate stream, after its 30-byte header and name
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match=r"c.npz: cannot be read \(error: Error -3 while decompressing"):
+        load_preferences(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda a: a.update(obs_1=np.full((6, 4, 3), "x")), r"key 'obs_1' holds dtype <U1; expected numbers"),
+        (lambda a: a.update(action_1=np.zeros(6)), r"key 'action_1' has shape \(6,\); expected \(N, S, d"),
+        (lambda a: a.update(label=np.float64(1.0)), r"key 'label' has shape \(\); expected \(N,\)"),
+        (lambda a: a.update(reward_1=np.zeros((6, 4), complex)), r"key 'reward_1' holds dtype complex128"),
+    ],
+)
+def test_wrong_dtypes_and_ranks_are_named(tmp_path: Path, change, match: str) -> None:
+    arrays = _arrays(make_prefs())
+    change(arrays)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataFormatError, match=match):
+        load_preferences(path)

@@ -53,8 +53,16 @@ def test_join_orientation_and_ties(tmp_path: Path) -> None:
     # the original row behind view row 30 is 31: the time-out row 29 was dropped
     assert prefs.obs_1[1, 0, 0] == 31.0
     np.testing.assert_array_equal(prefs.reward_2[2], view.dataset.rewards[60:70])
-    first_two = load_pt_human_labels(folder, view.dataset, num_queries=2)
-    assert len(first_two) == 2
+
+def test_num_queries_keeps_the_last_queries_as_pt_does(tmp_path: Path) -> None:
+    """PT's load_queries_with_indices reads positions np.arange(len(labels) - num_query, len(labels))."""
+    view = qlearning_dataset(load_d4rl_hdf5(d4rl_file(tmp_path)))
+    folder = write_labels(tmp_path / "lab", [0, 30, 58], [15, 40, 60], [0, 1, -1])
+    last_two = load_pt_human_labels(folder, view.dataset, num_queries=2)
+    np.testing.assert_array_equal(last_two.label, [0.0, 0.5])
+    np.testing.assert_array_equal(last_two.obs_1[:, 0, 0], view.dataset.observations[[30, 58], 0])
+    np.testing.assert_array_equal(last_two.obs_2[:, 0, 0], view.dataset.observations[[40, 60], 0])
+    assert len(load_pt_human_labels(folder, view.dataset, num_queries=3)) == 3
 
 
 def test_crossing_segments_error_or_drop(tmp_path: Path) -> None:
@@ -109,5 +117,22 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
 def test_too_few_entries_for_num_queries(tmp_path: Path) -> None:
     view = qlearning_dataset(load_d4rl_hdf5(d4rl_file(tmp_path)))
     folder = write_labels(tmp_path / "lab", [0, 5], [1, 2], [0, 1])
-    with pytest.raises(DataFormatError, match=r"indices_num2_q10: holds 2 entries; expected at least 3"):
+    with pytest.raises(DataFormatError, match=r"label_human: holds 2 labels; expected at least 3"):
         load_pt_human_labels(folder, view.dataset, num_queries=3)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ([[0, 1], [1]], r"label_human: holds a list that is not a flat list of integers"),
+        ({"labels": [0, 1]}, r"label_human: holds object with shape \(\) ?; expected a 1-d list of integers"),
+        (np.array([2**63 + 1, 0], dtype=np.uint64), r"label_human: holds integers above"),
+    ],
+)
+def test_ragged_and_odd_pickles_are_named(tmp_path: Path, content: object, match: str) -> None:
+    view = qlearning_dataset(load_d4rl_hdf5(d4rl_file(tmp_path)))
+    folder = write_labels(tmp_path / "lab", [0, 5], [1, 2], [0, 1])
+    with open(folder / "label_human", "wb") as handle:
+        pickle.dump(content, handle)
+    with pytest.raises(DataFormatError, match=match):
+        load_pt_human_labels(folder, view.dataset)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ipl_core.data import OfflineDataset, episode_returns, make_preference_dataset, valid_segment_starts
+from ipl_core.data import (
+    DataFormatError,
+    OfflineDataset,
+    episode_returns,
+    gather_segments,
+    make_preference_dataset,
+    valid_segment_starts,
+)
 from ipl_core.data.segments import check_segments
 from ipl_core.teachers import TEACHERS
 
@@ -85,3 +92,17 @@ def test_no_segment_fits() -> None:
     with pytest.raises(ValueError, match=r"no segment of 50 steps fits"):
         make_preference_dataset(episodes_dataset([10, 10]),
                                 5, 50, TEACHERS["oracle"], np.random.default_rng(0))
+
+
+def test_gather_segments_checks_its_starts() -> None:
+    dataset = episodes_dataset([7, 3, 12, 5])
+    segments = gather_segments(dataset, np.array([0, 10]), 5)
+    np.testing.assert_array_equal(segments["obs"][1], dataset.observations[10:15])
+    with pytest.raises(DataFormatError, match=r"idx: start index 25 .* runs past the dataset"):
+        gather_segments(dataset, np.array([0, 25]), 5, "idx")
+    with pytest.raises(DataFormatError, match=r"idx: the segment at start index 3 \(entry 1, 5 steps\)"):
+        gather_segments(dataset, np.array([0, 3, 20]), 5, "idx")
+    with pytest.raises(DataFormatError, match=r"segment length 0"):
+        gather_segments(dataset, np.array([0]), 0)
+    with pytest.raises(DataFormatError, match=r"start index 9223372036854775807"):
+        gather_segments(dataset, np.array([np.iinfo(np.int64).max]), 5)

@@ -222,9 +222,11 @@ def test_lambda_zero_trains_without_clipping_and_stays_finite() -> None:
 
 def test_two_phase_variants_relabel_the_offline_data_and_others_do_not() -> None:
     offline, prefs = small_problem()
-    same, accuracy = relabel_with_reward_model("ipl", offline, prefs, short_config("ipl"))
+    [same], [accuracy] = relabel_with_reward_model("ipl", offline, prefs, short_config("ipl"), [0])
     assert same is offline and math.isnan(accuracy)
-    relabelled, accuracy = relabel_with_reward_model("nmr", offline, prefs, short_config("nmr"))
+    [relabelled, other], [accuracy, _] = relabel_with_reward_model("nmr", offline, prefs, short_config("nmr"),
+                                                                    [0, 1])
+    assert not np.array_equal(relabelled.rewards, other.rewards)  # each seed fits its own model
     assert relabelled.rewards.shape == offline.rewards.shape and np.isfinite(relabelled.rewards).all()
     assert not np.allclose(relabelled.rewards, offline.rewards)
     np.testing.assert_array_equal(relabelled.observations, offline.observations)

@@ -13,6 +13,7 @@ from ipl_core.agents import make_agent
 from ipl_core.nets import (
     LOG_STD_MAX,
     CriticEnsemble,
+    EnsembleMLP,
     GaussianActor,
     count_parameters,
     frozen_copy,
@@ -40,31 +41,50 @@ def test_mlp_rejects_bad_sizes() -> None:
         mlp(3, 1, (0,))
 
 
+def test_ensemble_mlp_members_equal_mlps_built_with_their_generators() -> None:
+    """Member m of an EnsembleMLP is the mlp() a single run with generators[m] builds: same weights, same
+    outputs."""
+    seeds = (3, 7)
+    ensemble = EnsembleMLP((2,), 5, 2, (8, 8), generators=[torch.Generator().manual_seed(s) for s in seeds])
+    x = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(0))
+    out = ensemble(x)
+    assert out.shape == (2, 4, 2)
+    for m, seed in enumerate(seeds):
+        single = mlp(5, 2, (8, 8), generator=torch.Generator().manual_seed(seed))
+        linears = [layer for layer in single if isinstance(layer, torch.nn.Linear)]
+        for linear, layer in zip(linears, ensemble.layers, strict=True):
+            torch.testing.assert_close(layer.weight[m].T, linear.weight, rtol=0, atol=0)
+        torch.testing.assert_close(out[m], single(x[m]))
+    with pytest.raises(ValueError, match="EnsembleLinear expects"):
+        ensemble(torch.zeros(3, 4, 5))
+
+
 def test_actor_mean_is_squashed_and_log_std_is_clamped() -> None:
-    actor = GaussianActor(3, 2, (16,), generator=torch.Generator().manual_seed(0))
+    actor = GaussianActor(3, 2, (16,), generators=[torch.Generator().manual_seed(0)])
     with torch.no_grad():
         actor.log_std.fill_(10.0)
-    obs = 100 * torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
-    dist = actor(obs)
-    assert dist.mean.abs().max() <= 1.0
-    torch.testing.assert_close(dist.stddev, torch.full((5, 2), math.exp(LOG_STD_MAX)))
-    torch.testing.assert_close(actor.act(obs), dist.mean)
-    # log_prob sums over action dimensions.
-    act = torch.zeros(5, 2)
-    torch.testing.assert_close(actor.log_prob(obs, act), dist.log_prob(act).sum(-1))
-    sample = actor.sample(obs, torch.Generator().manual_seed(2))
-    assert torch.equal(sample, actor.sample(obs, torch.Generator().manual_seed(2)))
+    obs = 100 * torch.randn(1, 5, 3, generator=torch.Generator().manual_seed(1))
+    mean, std = actor.mean_std(obs)
+    assert mean.abs().max() <= 1.0
+    torch.testing.assert_close(std.expand_as(mean), torch.full((1, 5, 2), math.exp(LOG_STD_MAX)))
+    torch.testing.assert_close(actor.act(obs), mean)
+    # log_prob is the Normal log-density summed over action dimensions.
+    act = torch.zeros(1, 5, 2)
+    expected = torch.distributions.Normal(mean, std.expand_as(mean)).log_prob(act).sum(-1)
+    torch.testing.assert_close(actor.log_prob(obs, act), expected)
+    sample = actor.sample(obs, [torch.Generator().manual_seed(2)])
+    assert torch.equal(sample, actor.sample(obs, [torch.Generator().manual_seed(2)]))
 
 
 def test_critic_ensemble_heads_differ() -> None:
-    critic = CriticEnsemble(3, 1, (16,), num_critics=2, generator=torch.Generator().manual_seed(0))
-    q = critic(torch.randn(4, 3), torch.randn(4, 1))
-    assert q.shape == (2, 4)
-    assert not torch.equal(q[0], q[1])
+    critic = CriticEnsemble(3, 1, (16,), num_critics=2, generators=[torch.Generator().manual_seed(0)])
+    q = critic(torch.randn(1, 4, 3), torch.randn(1, 4, 1))
+    assert q.shape == (1, 2, 4)
+    assert not torch.equal(q[0, 0], q[0, 1])
 
 
 def test_frozen_copy_is_saved_but_not_a_parameter_and_polyak_averages() -> None:
-    critic = CriticEnsemble(3, 1, (4,), generator=torch.Generator().manual_seed(0))
+    critic = CriticEnsemble(3, 1, (4,), generators=[torch.Generator().manual_seed(0)])
     target = frozen_copy(critic)
     assert list(target.parameters()) == []
     assert set(target.state_dict()) == set(critic.state_dict())
@@ -75,6 +95,21 @@ def test_frozen_copy_is_saved_but_not_a_parameter_and_polyak_averages() -> None:
     polyak_update(target, critic, 0.25)
     for name, p in critic.named_parameters():
         torch.testing.assert_close(target.get_buffer(name), 0.25 * p + 0.75 * old[name])
+
+
+@pytest.mark.parametrize("method", ["ipl", "ipl-awac", "mr"])
+def test_member_of_a_batched_agent_equals_the_single_seed_agent(method: str) -> None:
+    """make_agent with generators (g_0, g_1) holds exactly the agents make_agent builds with g_0 and g_1."""
+    batched = make_agent(method, 4, 2, (8, 8), generator=[torch.Generator().manual_seed(s) for s in (0, 1)])
+    assert batched.members == 2
+    from ipl_core.trainer import member_state
+
+    for e in range(2):
+        single = make_agent(method, 4, 2, (8, 8), generator=torch.Generator().manual_seed(e))
+        state = member_state(batched.state_dict(), e)
+        assert state.keys() == single.state_dict().keys()
+        for name, value in single.state_dict().items():
+            torch.testing.assert_close(state[name], value, rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.parametrize(
@@ -98,8 +133,8 @@ def test_ipl_variants_share_networks_and_awac_drops_value_and_a_head() -> None:
     ipl, xql, iql = (make_agent(m, 11, 3, (32,)) for m in ("ipl", "ipl-xql", "iql"))
     assert count_parameters(ipl) == count_parameters(xql) == count_parameters(iql)
     awac = make_agent("ipl-awac", 11, 3, (32,))
-    assert awac.value is None and len(awac.critic.heads) == 1
-    assert "target_critic.heads.0.0.weight" in awac.state_dict()
+    assert awac.value is None and awac.critic.num_critics == 1
+    assert "target_critic.net.layers.0.weight" in awac.state_dict()
 
 
 def test_make_agent_accepts_every_registered_reward_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ipl_core.agents import make_agent
-from ipl_core.batches import OfflineBatch, sample_preference_batch
+from ipl_core.batches import OfflineBatch, sample_preference_batch, stack_batches
 from ipl_core.config import OfflineConfig
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.nets import count_parameters
@@ -268,11 +268,12 @@ def test_each_model_learns_a_small_synthetic_problem(problem, name) -> None:
 @pytest.mark.parametrize("method", ["nmr", "pt", "brex"])
 def test_make_agent_builds_iql_plus_the_reward_model_and_tells_the_trainer_how_to_use_it(method) -> None:
     agent = make_agent(method, 11, 3)
-    assert isinstance(agent.reward_model, {"nmr": NonMarkovianReward, "pt": PreferenceTransformer,
-                                           "brex": BayesianREXReward}[method])
-    assert count_parameters(agent) == IQL_HOPPER + count_parameters(agent.reward_model)
-    assert trains_by_gradient(agent.reward_model) == (method != "brex")
-    assert is_markovian(agent.reward_model) == (method == "brex")
+    [model] = agent.reward_model.models
+    assert isinstance(model, {"nmr": NonMarkovianReward, "pt": PreferenceTransformer,
+                              "brex": BayesianREXReward}[method])
+    assert count_parameters(agent) == IQL_HOPPER + count_parameters(model)
+    assert trains_by_gradient(model) == (method != "brex")
+    assert is_markovian(model) == (method == "brex")
 
 
 @pytest.mark.parametrize("method", ["nmr", "pt"])
@@ -281,12 +282,13 @@ def test_one_concurrent_update_trains_the_reward_model(method) -> None:
     agent = make_agent(method, OBS, ACT, (32, 32), generator=g)
     cfg = OfflineConfig(method=method, hidden_dim=32, num_layers=2, reward_steps=1)
     prefs, _ = synthetic_preferences(8, 6, OBS, ACT, g)
-    pref = sample_preference_batch(prefs, 4, 0, np.random.default_rng(0))
-    off = OfflineBatch(torch.randn(6, OBS, generator=g), torch.randn(6, ACT, generator=g).tanh(),
-                       torch.randn(6, OBS, generator=g), torch.zeros(6), torch.zeros(6))
+    pref = stack_batches([sample_preference_batch(prefs, 4, 0, np.random.default_rng(0))])
+    obs, act, next_obs = (torch.randn(6, OBS, generator=g), torch.randn(6, ACT, generator=g).tanh(),
+                          torch.randn(6, OBS, generator=g))
+    off = stack_batches([OfflineBatch(obs, act, next_obs, torch.zeros(6), torch.zeros(6))])
     weights = [p for p in agent.reward_model.parameters() if p.requires_grad and p.ndim == 2]
     before = [w.clone() for w in weights]
-    metrics = mr_update(agent, make_optimizers(agent, cfg), pref, off, cfg, 0, torch.Generator())
+    metrics = mr_update(agent, make_optimizers(agent, cfg), pref, off, cfg, 0, [torch.Generator()])
     assert "reward_loss" in metrics and torch.isfinite(metrics["critic_loss"])
     assert all(not torch.equal(b, w) for b, w in zip(before, weights, strict=True))  # every weight matrix
 
@@ -296,15 +298,16 @@ def test_brex_is_fitted_once_by_the_hook_then_read_by_iql() -> None:
     agent = make_agent("brex", OBS, ACT, (32, 32), generator=g)
     cfg = OfflineConfig(method="brex", hidden_dim=32, num_layers=2)
     prefs, _ = synthetic_preferences(50, 6, OBS, ACT, g)
-    posterior = agent.reward_model.fit(prefs, torch.Generator().manual_seed(1))
+    [model] = agent.reward_model.models
+    posterior = model.fit(prefs, torch.Generator().manual_seed(1))
     assert posterior.samples.shape == (20_000, 32)
     assert 0.1 < posterior.acceptance_rate < 0.6  # adapted towards 30% during burn-in
     assert "reward" not in make_optimizers(agent, cfg)
-    off = OfflineBatch(torch.randn(6, OBS, generator=g), torch.randn(6, ACT, generator=g),
-                       torch.randn(6, OBS, generator=g), torch.zeros(6), torch.zeros(6))
-    metrics = mr_update(agent, make_optimizers(agent, cfg), None, off, cfg, 0, torch.Generator())
+    off = stack_batches([OfflineBatch(torch.randn(6, OBS, generator=g), torch.randn(6, ACT, generator=g),
+                                      torch.randn(6, OBS, generator=g), torch.zeros(6), torch.zeros(6))])
+    metrics = mr_update(agent, make_optimizers(agent, cfg), None, off, cfg, 0, [torch.Generator()])
     with torch.no_grad():
-        expected = agent.reward_model(off.obs[:, None], off.act[:, None]).mean()
+        expected = model(off.obs[0, :, None], off.act[0, :, None]).mean()[None]
     assert expected.abs() > 0
     torch.testing.assert_close(metrics["reward_mean"], expected)
 
@@ -335,7 +338,7 @@ def test_trainer_fits_brex_once_and_the_two_phase_pipeline_serves_nmr() -> None:
     cfg = OfflineConfig(method="brex", hidden_dim=16, num_layers=2, steps=20, log_every=10, eval_every=20,
                         checkpoint_every=0, pref_batch_size=4, offline_batch_size=16, subsample_length=0)
     result = train(cfg, offline, prefs, progress=False)
-    assert result.agent.reward_model.weights.norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert result.agent.reward_model.models[0].weights.norm().item() == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="relabel_rewards"):  # IQL would read NMR one step at a time
         train(cfg.replace(method="nmr"), offline, prefs, progress=False)
     model = NonMarkovianReward(offline.obs_dim, offline.act_dim, embed_dim=16,

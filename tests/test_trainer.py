@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,16 +86,15 @@ def test_interrupted_run_resumes_exactly(data, tmp_path: Path, method: str) -> N
         train(cfg.replace(lr=1e-3), offline, preferences, out_dir=tmp_path / "cut", progress=False)
 
 
-class SuccessEnv:
+class SuccessEnv(gym.Env):
     """A one-dimensional stand-in for a MetaWorld task: success once the action has been positive."""
 
     def __init__(self) -> None:
-        import gymnasium as gym
-
         self.action_space = gym.spaces.Box(-2.0, 2.0, (1,))
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (3,))
         self.t = 0
 
-    def reset(self, seed: int | None = None):
+    def reset(self, seed: int | None = None, options: dict | None = None):
         self.t = 0
         return np.zeros(3, np.float32), {}
 
@@ -103,23 +103,51 @@ class SuccessEnv:
         assert -2.0 <= action[0] <= 2.0
         return np.zeros(3, np.float32), float(action[0]), False, self.t >= 4, {"success": action[0] > 0}
 
-    def close(self) -> None:
-        pass
-
 
 def test_gym_evaluator_reports_return_and_success(data) -> None:
     offline, preferences = data
     cfg = tiny("ipl", steps=2, eval_every=0)
     agent = train(cfg, offline, preferences, progress=False).agent
     with torch.no_grad():
-        action = agent.act(torch.zeros(1, 3))[0, 0].item()
-    result = GymEvaluator(SuccessEnv, episodes=2)(agent)
+        action = agent.act(torch.zeros(1, 1, 3))[0, 0, 0].item()
+    [result] = GymEvaluator(lambda seed: SuccessEnv(), episodes=2, seeds=[0])(agent)
     assert result["return"] == pytest.approx(4 * 2.0 * action, rel=1e-5)
     assert result["success"] == float(action > 0)
-    import gymnasium as gym
-
-    pendulum = GymEvaluator(lambda: gym.make("Pendulum-v1"), episodes=1, max_episode_steps=10)(agent)
+    evaluator = GymEvaluator(lambda seed: gym.make("Pendulum-v1"), episodes=2, seeds=[0],
+                             max_episode_steps=10)
+    [pendulum] = evaluator(agent)
     assert set(pendulum) == {"return"} and pendulum["return"] < 0
+    # The vectorised episodes equal episodes run one by one, reset with the same seeds.
+    returns = []
+    for seed in (0, 1):
+        env, total = gym.make("Pendulum-v1"), 0.0
+        obs, _ = env.reset(seed=seed)
+        for _ in range(10):
+            with torch.no_grad():
+                a = agent.act(torch.as_tensor(obs, dtype=torch.float32)[None, None])[0, 0].numpy()
+            obs, reward, *_ = env.step(-2.0 + (a.astype(np.float64) + 1.0) * 2.0)
+            total += float(reward)
+        returns.append(total)
+    assert pendulum["return"] == pytest.approx(np.mean(returns), rel=1e-6)
+    with pytest.raises(ValueError, match="members"):
+        GymEvaluator(lambda seed: SuccessEnv(), episodes=1, seeds=[0, 1])(agent)
+
+
+def test_trainer_evaluates_every_member_with_its_own_seeds(data) -> None:
+    """An evaluator gets the whole agent and returns one dict per member, in seed order."""
+    offline, preferences = data
+    seen: list[int] = []
+
+    def evaluate(agent) -> list[dict[str, float]]:
+        seen.append(agent.members)
+        return [{"return": float(e)} for e in range(agent.members)]
+
+    from ipl_core.trainer import train_seeds
+
+    results = train_seeds(tiny("ipl", steps=4, eval_every=2), [5, 6], offline, preferences, evaluate=evaluate,
+                          progress=False)
+    assert seen == [2, 2, 2]
+    assert [r.evaluations()["return"].unique().tolist() for r in results] == [[0.0], [1.0]]
 
 
 def test_bad_input_is_named(data) -> None:

@@ -8,17 +8,23 @@ P[segment 1 preferred] in {0, 0.5, 1}; optional ``reward_1``, ``reward_2``, ``te
 
 from __future__ import annotations
 
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ipl_core.data.datasets import PreferenceDataset
-from ipl_core.data.errors import DataFormatError, require_file
+from ipl_core.data.errors import READ_ERRORS, DataFormatError, damaged, require_file, require_numeric
 from ipl_core.results import atomic_write
 
 REQUIRED_KEYS = ("obs_1", "obs_2", "action_1", "action_2", "label")
 OPTIONAL_KEYS = ("reward_1", "reward_2", "terminal_1", "terminal_2")
+
+RANKS = {"obs_1": 3, "obs_2": 3, "action_1": 3, "action_2": 3, "label": 1,
+         "reward_1": 2, "reward_2": 2, "terminal_1": 2, "terminal_2": 2}
+"""The rank each key must have: (N, S, dim), (N,) or (N, S)."""
 
 
 def save_preferences(path: str | Path, dataset: PreferenceDataset) -> Path:
@@ -34,22 +40,29 @@ def save_preferences(path: str | Path, dataset: PreferenceDataset) -> Path:
 
 
 def load_preferences(path: str | Path) -> PreferenceDataset:
-    """Read a native ``.npz`` preference file; errors name the file, the key and what was expected."""
+    """Read a native ``.npz`` preference file, plain or compressed (``np.savez_compressed``).
+
+    Every failure (a truncated or damaged archive, a missing key, a non-numeric dtype, a wrong shape, a
+    label outside {0, 0.5, 1}) raises DataFormatError naming the file and the key.
+    """
     path = require_file(path, f"a preference .npz with keys {REQUIRED_KEYS}")
     source = str(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataFormatError(f"{source}: not a readable .npz ({error}); truncated?") from error
+            arrays = {key: archive[key] for key in archive.files if key in RANKS}
+    except (*READ_ERRORS, zipfile.BadZipFile, zlib.error, struct.error, SyntaxError) as error:
+        # zlib.error and NotImplementedError come from damaged compressed members
+        raise damaged(source, error, "a readable .npz") from error
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
         raise DataFormatError(
             f"{source}: missing key(s) {missing}; expected {REQUIRED_KEYS} (found {sorted(arrays)})"
         )
-    label = arrays["label"]
-    if label.ndim != 1:
-        raise DataFormatError(f"{source}: key 'label' has shape {label.shape}; expected (N,)")
+    for key, array in arrays.items():
+        require_numeric(array, key, source)
+        if array.ndim != RANKS[key]:
+            expected = {1: "(N,)", 2: "(N, S)", 3: "(N, S, dim)"}[RANKS[key]]
+            raise DataFormatError(f"{source}: key {key!r} has shape {array.shape}; expected {expected}")
     try:
         return PreferenceDataset(
             **{key: arrays[key] for key in REQUIRED_KEYS},

@@ -30,17 +30,28 @@ _INDEX_FILE = re.compile(r"^indices(?P<second>_2)?_num(?P<num>\d+)(?:_q(?P<q>\d+
 
 
 def _load_pickle(path: Path) -> np.ndarray:
+    """A pickled 1-d list or array of integers from ``path``; anything else raises DataFormatError."""
     require_file(path, "a pickled list or array of integers")
     try:
         with open(path, "rb") as handle:
             value = pickle.load(handle)  # the published format; open only trusted files
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as error:
-        raise DataFormatError(f"{path}: cannot be unpickled ({error}); the file may be truncated") from error
-    array = np.asarray(value)
+    except Exception as error:  # a damaged pickle can raise almost any type (TypeError, MemoryError, ...)
+        raise DataFormatError(
+            f"{path}: cannot be unpickled ({type(error).__name__}: {error}); the file may be truncated"
+        ) from error
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError, MemoryError) as error:  # a ragged list, for one
+        raise DataFormatError(
+            f"{path}: holds a {type(value).__name__} that is not a flat list of integers ({error}); "
+            f"expected a 1-d list of integers"
+        ) from error
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
         raise DataFormatError(
             f"{path}: holds {array.dtype} with shape {array.shape}; expected a 1-d list of integers"
         )
+    if array.dtype == np.uint64 and len(array) and array.max() > np.iinfo(np.int64).max:
+        raise DataFormatError(f"{path}: holds integers above {np.iinfo(np.int64).max}; expected row indices")
     return array.astype(np.int64)
 
 
@@ -81,9 +92,11 @@ def load_pt_human_labels(
 ) -> PreferenceDataset:
     """Join the human labels in ``label_dir`` with ``dataset`` (the view the indices point into).
 
-    ``query_length`` defaults to the ``_q<L>`` of the file names (an error if neither says it);
-    ``num_queries`` keeps the first queries, as PT does. A segment that crosses an episode boundary raises
-    (``on_crossing="error"``) or is dropped (``"drop"``); the returned dataset then holds fewer pairs.
+    ``query_length`` defaults to the ``_q<L>`` of the file names (an error if neither says it). The three
+    files must hold equal numbers of entries; ``num_queries`` keeps the *last* ``num_queries`` of them, as
+    PT's ``load_queries_with_indices`` does (``np.arange(len(labels) - num_query, len(labels))``). A
+    segment that crosses an episode boundary raises (``on_crossing="error"``) or is dropped (``"drop"``);
+    the returned dataset then holds fewer pairs. Every failure raises DataFormatError naming the file.
     """
     first, second, labels_path, named_length = find_pt_label_files(label_dir)
     if query_length is None:
@@ -92,17 +105,22 @@ def load_pt_human_labels(
         query_length = named_length
     elif named_length is not None and named_length != query_length:
         raise DataFormatError(f"{first}: the name says query length {named_length}; got {query_length}")
+    if query_length < 1:
+        raise DataFormatError(f"{first}: query length {query_length}; expected at least 1 step")
     starts_1, starts_2, raw = _load_pickle(first), _load_pickle(second), _load_pickle(labels_path)
-    if num_queries is None and not len(starts_1) == len(starts_2) == len(raw):
+    if not len(starts_1) == len(starts_2) == len(raw):
         raise DataFormatError(
             f"{labels_path}: holds {len(raw)} labels but {first.name} holds {len(starts_1)} and "
-            f"{second.name} {len(starts_2)} start indices; expected equal lengths (or pass num_queries)"
+            f"{second.name} {len(starts_2)} start indices; expected equal lengths"
         )
+    if num_queries is not None and num_queries < 1:
+        raise ValueError(f"num_queries must be at least 1, got {num_queries}")
     n = len(raw) if num_queries is None else num_queries
-    for path, array in ((first, starts_1), (second, starts_2), (labels_path, raw)):
-        if len(array) < n:
-            raise DataFormatError(f"{path}: holds {len(array)} entries; expected at least {n} queries")
-    starts_1, starts_2, raw = starts_1[:n], starts_2[:n], raw[:n]
+    if not 1 <= n <= len(raw):
+        raise DataFormatError(f"{labels_path}: holds {len(raw)} labels; expected at least {max(n, 1)}")
+    offset = len(raw) - n
+    last = slice(offset, len(raw))
+    starts_1, starts_2, raw = starts_1[last], starts_2[last], raw[last]
     unknown = ~np.isin(raw, list(PT_LABEL_TO_PROBABILITY))
     if unknown.any():
         raise DataFormatError(
@@ -114,15 +132,15 @@ def load_pt_human_labels(
     if crossing.any() and on_crossing == "error":
         bad = int(np.flatnonzero(crossing)[0])
         raise DataFormatError(
-            f"{label_dir}: query {bad} (starts {int(starts_1[bad])}, {int(starts_2[bad])}, length "
+            f"{label_dir}: query {offset + bad} (starts {int(starts_1[bad])}, {int(starts_2[bad])}, length "
             f"{query_length}) crosses an episode boundary of {dataset.source}; expected segments inside one "
             f"episode ({int(crossing.sum())} such queries; on_crossing='drop' drops them)"
         )
     keep = ~crossing
     if not keep.any():
         raise DataFormatError(f"{label_dir}: every query crosses an episode boundary of {dataset.source}")
-    seg_1 = gather_segments(dataset, starts_1[keep], query_length)
-    seg_2 = gather_segments(dataset, starts_2[keep], query_length)
+    seg_1 = gather_segments(dataset, starts_1[keep], query_length, str(first))
+    seg_2 = gather_segments(dataset, starts_2[keep], query_length, str(second))
     label = np.vectorize(PT_LABEL_TO_PROBABILITY.__getitem__, otypes=[np.float32])(raw[keep])
     return PreferenceDataset(
         obs_1=seg_1["obs"], obs_2=seg_2["obs"], action_1=seg_1["action"], action_2=seg_2["action"],

@@ -37,8 +37,10 @@ def check_segments(dataset: OfflineDataset, starts: np.ndarray, segment_length: 
     if starts.ndim != 1 or not np.issubdtype(starts.dtype, np.integer):
         raise DataFormatError(f"{what}: expected a 1-d array of integer start indices, got {starts.dtype} "
                               f"with shape {starts.shape}")
+    if segment_length < 1:
+        raise DataFormatError(f"{what}: segment length {segment_length}; expected at least 1 step")
     n = len(dataset)
-    bad = (starts < 0) | (starts + segment_length > n)
+    bad = (starts < 0) | (starts > n - segment_length)  # not starts + length > n: that can overflow
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataFormatError(
@@ -51,10 +53,23 @@ def check_segments(dataset: OfflineDataset, starts: np.ndarray, segment_length: 
 
 
 def gather_segments(
-    dataset: OfflineDataset, starts: np.ndarray, segment_length: int
+    dataset: OfflineDataset, starts: np.ndarray, segment_length: int, what: str = "segment starts"
 ) -> dict[str, np.ndarray]:
-    """Observations, actions, rewards and terminals of the segments beginning at ``starts``: (K, S, ...)."""
-    rows = np.asarray(starts)[:, None] + np.arange(segment_length)[None, :]
+    """Observations, actions, rewards and terminals of the segments beginning at ``starts``: (K, S, ...).
+
+    Every segment must lie inside the data and inside one episode (:func:`check_segments`); otherwise
+    DataFormatError names ``what``, the first bad start and the rule it breaks.
+    """
+    starts = np.asarray(starts)
+    crossing = check_segments(dataset, starts, segment_length, what)
+    if crossing.any():
+        first = int(np.flatnonzero(crossing)[0])
+        raise DataFormatError(
+            f"{what}: the segment at start index {int(starts[first])} (entry {first}, {segment_length} "
+            f"steps) crosses an episode boundary of {dataset.source}; expected segments inside one episode "
+            f"({int(crossing.sum())} such starts)"
+        )
+    rows = starts[:, None] + np.arange(segment_length)[None, :]
     return {
         "obs": dataset.observations[rows],
         "action": dataset.actions[rows],
