@@ -17,8 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-
+from ipl_core import config
 from ipl_core.results import PROFILES
 
 RUNTIME_SETTINGS = ("device",)
@@ -129,21 +128,16 @@ def get_study(name: str) -> Study:
 
 
 def check_device(study: Study, device: Any) -> str:
-    """``device`` if ``study`` can run there; else a ValueError naming the setting and what was expected."""
+    """``device`` if ``study`` can run there; else a ValueError naming the setting and what was expected
+    (for the torch studies, :func:`ipl_core.config.check_device`: CUDA present, index in range)."""
+    setting = f"study {study.name!r}: setting device"
     if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
-        raise ValueError(f"study {study.name!r}: setting device={device!r} is not a device; "
-                         "expected 'cpu', 'cuda' or 'cuda:N'")
+        raise ValueError(f"{setting}={device!r} is not a device; expected 'cpu', 'cuda' or 'cuda:N'")
     if study.device_use == "cpu-only" and device != "cpu":
-        raise ValueError(f"study {study.name!r}: setting device={device!r}: not yet: the online learners "
-                         "run on the CPU only; use device=cpu")
-    if study.device_use == "torch" and device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"study {study.name!r}: setting device={device!r}, but this torch "
-                             f"({torch.__version__}) sees no CUDA device; use device=cpu")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"study {study.name!r}: setting device={device!r}, but only "
-                             f"{torch.cuda.device_count()} CUDA device(s) exist (cuda:0 ...)")
+        raise ValueError(f"{setting}={device!r}: not yet: the online learners run on the CPU only; "
+                         "use device=cpu")
+    if study.device_use == "torch":
+        config.check_device(device, setting)
     return device
 
 
