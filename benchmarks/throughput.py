@@ -1,0 +1,162 @@
+"""Single-seed throughput at every offline study's `full` shapes on this CPU, for the runner's dry run.
+
+    python benchmarks/throughput.py [--steps 60] [--threads 1] [--out benchmarks/throughput-cpu.json]
+
+For each distinct configuration of the studies ipl-metaworld-scaling, -budget, -sensitivity and
+ipl-locomotion (method and network widths resolved by the study's preset and variant), it times
+``ipl_core.trainer.train`` for ``--steps`` updates on random data of the study's shapes (MetaWorld: 39-d
+observations, 4-d actions, pairs of 25-step segments cut to 16; locomotion: Hopper's 11/3, pairs of
+100-step segments cut to 64, 256 offline rows), after a short warm-up, with no evaluation. Where a method
+also trains a reward model (MR: alongside IQL for ``reward_steps``; NMR and PT: before it), the reward
+model's rate is measured too. The simulators' steps per second (random actions) give the evaluation
+cost. ``python -m ipl_core.run <study> --profile full --dry-run`` divides each cell's steps by these
+rates: an estimate of CPU time, not a measurement of it. The arithmetic does not depend on the data's
+values, so random data is enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ipl_core.config import OfflineConfig, preset
+from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
+from ipl_core.studies import expand
+from ipl_core.trainer import train
+from ipl_core.variants import get_variant, variant_config
+
+OUT = Path(__file__).with_name("throughput-cpu.json")
+SHAPES = {  # obs_dim, act_dim, segment length, offline transitions of the random dataset
+    "metaworld": (39, 4, 25, 0),
+    "locomotion": (11, 3, 100, 20_000),
+}
+
+
+def random_data(preset_name: str, pairs: int, rng: np.random.Generator
+                ) -> tuple[OfflineDataset, PreferenceDataset]:
+    """Random preferences of the preset's shapes; the offline data is their transitions (MetaWorld,
+    IPL Sec. 4.3) or a random dataset (locomotion)."""
+    obs_dim, act_dim, length, transitions = SHAPES[preset_name]
+
+    def f(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32)
+    prefs = PreferenceDataset(f(pairs, length, obs_dim), f(pairs, length, obs_dim),
+                              np.tanh(f(pairs, length, act_dim)), np.tanh(f(pairs, length, act_dim)),
+                              rng.integers(0, 2, pairs).astype(np.float32))
+    if not transitions:
+        return prefs.transitions(), prefs
+    zeros = np.zeros(transitions, dtype=np.float32)
+    offline = OfflineDataset(f(transitions, obs_dim), np.tanh(f(transitions, act_dim)),
+                             f(transitions, obs_dim), f(transitions), zeros, zeros)
+    return offline, prefs
+
+
+def rate(cfg: OfflineConfig, offline: OfflineDataset, prefs: PreferenceDataset, steps: int) -> float:
+    """Updates per second of ``train`` over ``steps`` updates, after a 5-update warm-up."""
+    quiet = {"eval_every": 0, "log_every": 10**9, "checkpoint_every": 0}
+    train(cfg.replace(steps=5, **quiet), offline, prefs, progress=False)
+    start = time.perf_counter()
+    train(cfg.replace(steps=steps, **quiet), offline, prefs, progress=False)
+    return steps / (time.perf_counter() - start)
+
+
+def reward_model_rate(variant: str, cfg: OfflineConfig, prefs: PreferenceDataset, steps: int) -> float:
+    """Steps per second of the two-phase variants' reward model (NMR, PT), fitted on whole segments."""
+    from ipl_core.reward_models import REWARD_MODELS, train_reward_model
+
+    model = REWARD_MODELS[get_variant(variant).reward_model](prefs.obs_dim, prefs.act_dim, cfg.hidden_dims)
+    start = time.perf_counter()
+    train_reward_model(model, prefs, steps, np.random.default_rng(0), batch_size=cfg.pref_batch_size)
+    return steps / (time.perf_counter() - start)
+
+
+def env_rate(make: Any, steps: int = 2000) -> float:
+    """Simulator steps per second with random actions."""
+    env = make()
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return steps / (time.perf_counter() - start)
+
+
+def measure(steps: int) -> dict[str, Any]:
+    """Rates per study and method (or variant), keyed as the runner's dry run reads them."""
+    from ipl_core.data.metaworld_gen import make_metaworld_env
+    from ipl_core.online.envs import make_env
+
+    rng = np.random.default_rng(0)
+    data = {name: random_data(name, 500, rng) for name in SHAPES}
+    envs = {"metaworld": env_rate(lambda: make_metaworld_env("drawer-open", seed=0)),
+            "locomotion": env_rate(lambda: make_env("gym:Hopper-v5", seed=0))}
+    cache: dict[str, dict[str, float]] = {}
+    studies: dict[str, Any] = {}
+    for study, preset_name, axis in (("ipl-metaworld-scaling", "metaworld", "method"),
+                                     ("ipl-metaworld-budget", "metaworld", "variant"),
+                                     ("ipl-metaworld-sensitivity", "metaworld", "variant"),
+                                     ("ipl-locomotion", "locomotion", "variant")):
+        offline, prefs = data[preset_name]
+        cell = expand(study, "full")[0].params
+        methods: dict[str, dict[str, float]] = {}
+        for name in dict.fromkeys(c.params[axis] for c in expand(study, "full")):
+            base = {"subsample_length": cell["subsample_length"], "reward_steps": cell["reward_steps"]}
+            cfg = (preset(preset_name, method=name, **base) if axis == "method"
+                   else variant_config(name, preset_name, **base))
+            two_phase = axis == "variant" and get_variant(name).reward_model is not None
+            same = dataclasses.asdict(cfg.replace(lam=0.0, reward_steps=0, seed=0))  # lambda costs nothing
+            key = json.dumps([preset_name, same, two_phase and name], sort_keys=True, default=str)
+            if key not in cache:
+                print(f"{study}: {name} ...", flush=True)
+                measured = {"updates_per_s": rate(cfg.replace(reward_steps=0), offline, prefs, steps)}
+                if cfg.method == "mr":  # reward model and IQL together: the reward model's share
+                    both = rate(cfg.replace(reward_steps=10**9), offline, prefs, steps)
+                    measured["reward_updates_per_s"] = 1 / max(1e-9, 1 / both - 1 / measured["updates_per_s"])
+                if two_phase:
+                    phase = reward_model_rate(name, cfg, prefs, max(10, steps // 2))
+                    measured["reward_updates_per_s"] = phase
+                cache[key] = {k: round(v, 2) for k, v in measured.items()}
+            methods[name] = dict(cache[key])
+            if cfg.reward_steps != cell["reward_steps"] and cfg.method == "mr":
+                methods[name]["reward_steps"] = cfg.reward_steps  # the variant sets its own
+        studies[study] = {"env_steps_per_s": round(envs[preset_name], 1), "methods": methods}
+    return studies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="timed updates per configuration")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the runner's cores // jobs)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    studies = measure(args.steps)
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": f"python benchmarks/throughput.py --steps {args.steps} --threads {args.threads}",
+        "device": f"cpu ({os.cpu_count()} cores, {platform.machine()}), {args.threads} torch thread(s)",
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - started, 1),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # other work on the cores
+        "studies": studies,
+    }
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
