@@ -66,7 +66,7 @@ def test_the_offline_core_is_layered() -> None:
     graph = import_graph()
     for i, module in enumerate(layers):
         above = set(layers[i + 1:])
-        assert not graph[module] & above, f"{module} imports {sorted(graph[module] & above)}, a layer above it"
+        assert not graph[module] & above, f"{module} imports {sorted(graph[module] & above)}, above it"
 
 
 def test_a_cycle_is_found() -> None:
