@@ -37,7 +37,8 @@ def published_files() -> list[Path]:
     files = [p for p in (ROOT / "book").rglob("*") if p.suffix in {".ipynb", ".md"}]
     files += list((ROOT / "ipl_core").rglob("*.py"))
     files += [ROOT / name for name in ("README.md", "CONTRIBUTING.md", "pyproject.toml", "environment.yml")]
-    return sorted(p for p in files if p.is_file() and "_build" not in p.parts and ".ipynb_checkpoints" not in p.parts)
+    skip = {"_build", ".ipynb_checkpoints"}
+    return sorted(p for p in files if p.is_file() and not skip & set(p.parts))
 
 
 def readable_text(path: Path) -> list[str]:
@@ -82,7 +83,7 @@ def test_no_process_talk(path: Path) -> None:
 
 
 def course_chapters() -> list[Path]:
-    """The notebook chapters of Parts I-IV in _toc.yml (the appendix and Part V read the repo's stored runs)."""
+    """The notebook chapters of Parts I-IV in _toc.yml (the appendix and Part V read stored runs)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = []
     for part in toc["parts"]:
@@ -107,5 +108,5 @@ def test_chapter_has_the_colab_install_cell(chapter: Path) -> None:
         f"{chapter.relative_to(ROOT)}: the second code cell is not the Colab install cell"
     )
     assert re.search(r'%pip install --quiet "ipl_core\[[a-z,]*book[a-z,]*\] @ git\+https://', source), (
-        f"{chapter.relative_to(ROOT)}: the install cell does not pip-install ipl_core[book...] from the repository"
+        f"{chapter.relative_to(ROOT)}: the install cell does not install ipl_core[book] from git"
     )
