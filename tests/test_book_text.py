@@ -110,3 +110,34 @@ def test_chapter_has_the_colab_install_cell(chapter: Path) -> None:
     assert re.search(r'%pip install --quiet "ipl_core\[[a-z,]*book[a-z,]*\] @ git\+https://', source), (
         f"{chapter.relative_to(ROOT)}: the install cell does not install ipl_core[book] from git"
     )
+
+
+# "Eq. 6" must say whose: a paper's short name (IPL, MRN, IQL, ...) or "<Author> et al." right before it.
+BARE_EQUATION = re.compile(r"\bEqs?\.\s*\(?\d")
+OWNER = re.compile(r"(?:\b[A-Z][A-Za-z-]*[A-Z]|\bet al\.)\s+$")
+
+
+def bare_equation_citations(lines: list[str]) -> list[str]:
+    found = []
+    for i, line in enumerate(lines):
+        for match in BARE_EQUATION.finditer(line):
+            if not OWNER.search(line[: match.start()]):
+                found.append(f"line {i + 1}: {line.strip()}")
+    return found
+
+
+def test_the_equation_rule_tells_bare_from_owned_citations() -> None:
+    assert bare_equation_citations(['ylabel="IPL loss (Eq. 6, nats)"', "(Eq. 4-5, Lemma 1)"])
+    assert not bare_equation_citations(["IPL Eq. 6", "MRN Eqs. 10-12", "Kim et al. Eq. 4", "{eq}`bt-model`"])
+
+
+BOOK_FILES = [p for p in published_files() if p.is_relative_to(ROOT / "book")]
+
+
+@pytest.mark.parametrize("path", BOOK_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_papers_equations_are_cited_with_the_papers_name(path: Path) -> None:
+    found = bare_equation_citations(readable_text(path))
+    assert not found, (
+        f"{path.relative_to(ROOT)} cites an equation without naming the paper (write 'IPL Eq. 6'):\n"
+        + "\n".join(found)
+    )
