@@ -141,3 +141,11 @@ def test_papers_equations_are_cited_with_the_papers_name(path: Path) -> None:
         f"{path.relative_to(ROOT)} cites an equation without naming the paper (write 'IPL Eq. 6'):\n"
         + "\n".join(found)
     )
+
+
+@pytest.mark.parametrize("path", BOOK_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_equation_references_are_not_wrapped_in_parentheses(path: Path) -> None:
+    """{eq} renders as "(3.2)" already; "({eq}`x`)" shows "((3.2))"."""
+    lines = readable_text(path)
+    found = [f"line {i + 1}: {line.strip()}" for i, line in enumerate(lines) if "({eq}`" in line]
+    assert not found, f"{path.relative_to(ROOT)} wraps {{eq}} in parentheses:\n" + "\n".join(found)
