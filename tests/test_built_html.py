@@ -79,3 +79,23 @@ def test_the_checks_catch_known_defects() -> None:
     assert UNRESOLVED_ROLE.search("see {eq}`th-ipl-loss` and {doc}`mdp`")
     assert not RAW_MATH.search("The Bellman operator (1.1) is a contraction; it costs 5 USD.")
     assert not UNRESOLVED_ROLE.search("a set {1, 2} and a dict {'eq': 1}")
+
+
+@pytest.mark.slow
+@needs_build
+def test_every_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """benchmarks/screenshot_book.py opens every page, MathJax typesets it without errors, a PNG results."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    pytest.importorskip("selenium", reason="needs selenium (the test extra)")
+    script = ROOT / "benchmarks" / "screenshot_book.py"
+    command = [sys.executable, str(script), "--html", str(HTML), "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for page in toc_pages():
+        png = tmp_path / f"{page.replace('/', '__')}.png"
+        assert png.stat().st_size > 10_000, f"{page}: empty screenshot"
