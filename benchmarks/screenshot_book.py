@@ -6,8 +6,9 @@ Needs Debian's `chromium` and `chromium-driver` and the PyPI package `selenium` 
 opened from disk (file://), so the local MathJax copy renders the maths with no network. For each page of
 `_toc.yml` it writes `<out>/<page path with / as __>.png`: the top of the page, and the whole page when
 `--full-page` is given (the window is stretched to the page's height). It prints one line per page with the
-number of MathJax formulas that rendered and of those that failed, and exits with status 1 when a page is
-missing or a formula failed to render.
+number of MathJax formulas that rendered, of those that failed, and of display equations too wide for the
+text column (they scroll sideways: split them with `aligned`), and exits with status 1 when a page is
+missing, a formula failed to render or a display equation is too wide.
 """
 
 from __future__ import annotations
@@ -88,14 +89,18 @@ def main(argv: list[str] | None = None) -> int:
             driver.set_window_size(args.width, args.height)
             driver.get(html.resolve().as_uri())
             rendered, errors = wait_for_mathjax(driver)
+            too_wide = int(driver.execute_script(
+                "return [...document.querySelectorAll('div.math mjx-container')]"
+                ".filter(e => e.scrollWidth > e.clientWidth + 1).length;"
+            ))
             if args.full_page:
                 height = driver.execute_script("return document.documentElement.scrollHeight;")
                 driver.set_window_size(args.width, min(int(height), 30000))
             png = args.out / f"{page.replace('/', '__')}.png"
             driver.save_screenshot(str(png))
-            failures += errors > 0
-            status = "ok" if errors == 0 else "MATH ERRORS"
-            print(f"{status} {page}: {rendered} formulas, {errors} errors -> {png}")
+            failures += errors > 0 or too_wide > 0
+            status = "ok" if errors == 0 and too_wide == 0 else "FAILED"
+            print(f"{status} {page}: {rendered} formulas, {errors} errors, {too_wide} too wide -> {png}")
     finally:
         driver.quit()
     return 1 if failures else 0
