@@ -145,7 +145,7 @@ def inverse_bellman_policy(mdp: MDP, Q: np.ndarray, pi: np.ndarray) -> np.ndarra
 
 
 def greedy_policy(Q: np.ndarray) -> np.ndarray:
-    """The deterministic policy pi(a|s) = 1[a = argmax_a' Q(s, a')] as an (S, A) array; ties go to the first."""
+    """The deterministic policy pi(a|s) = 1[a = argmax_a' Q(s, a')], an (S, A) array; ties: the first."""
     Q = np.asarray(Q, dtype=np.float64)
     if Q.ndim != 2 or not np.all(np.isfinite(Q)):
         raise ValueError(f"Q must be a finite (S, A) array, got shape {Q.shape}")
