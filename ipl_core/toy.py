@@ -147,7 +147,8 @@ class PointReach:
         import gymnasium as gym
 
         if episode_length < 1 or not speed > 0:
-            raise ValueError(f"PointReach needs episode_length >= 1 and speed > 0, got {episode_length}, {speed}")
+            raise ValueError(f"PointReach needs episode_length >= 1 and speed > 0, "
+                             f"got episode_length={episode_length}, speed={speed}")
         self.episode_length, self.speed = episode_length, speed
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
