@@ -155,7 +155,8 @@ def greedy_policy(Q: np.ndarray) -> np.ndarray:
 def policy_return(mdp: MDP, r: np.ndarray, pi: np.ndarray, start: np.ndarray | None = None) -> float:
     """The true discounted return E_{s0 ~ start}[V^pi_r(s0)] of a policy under reward r (start=None: uniform).
 
-    V^pi(s) = sum_a pi(a|s) Q^pi(s, a), with Q^pi from policy_evaluation (IPL Eq. 3).
+    V^pi(s) = sum_a pi(a|s) Q^pi(s, a), with Q^pi from policy_evaluation (IPL Eq. 3). The chapter
+    "IPL: theory" (book/ipl/theory.ipynb) scores IPL's greedy policy with it.
     """
     pi = mdp.check_policy("pi", pi)
     V = (pi * policy_evaluation(mdp, r, pi)).sum(axis=1)
