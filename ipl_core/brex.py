@@ -82,8 +82,9 @@ def metropolis_hastings(
         raise ValueError(f"step_size and beta must be positive, got {step_size} and {beta}")
     if target_acceptance is not None and not 0 < target_acceptance < 1:
         raise ValueError(f"target_acceptance must lie in (0, 1), got {target_acceptance}")
-    diff = (features_1 - features_2).double()
-    label = label.double()
+    # The chain is a long sequence of tiny steps: it runs on the CPU whatever the features' device.
+    diff = (features_1 - features_2).double().cpu()
+    label = label.double().cpu()
     dim = diff.shape[1]
 
     current = torch.randn(dim, generator=generator, dtype=torch.float64)

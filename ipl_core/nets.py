@@ -118,7 +118,7 @@ class EnsembleMLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < last:
-                x = torch.relu(x)
+                x = torch.relu_(x)  # in place: the product before it keeps nothing for its backward
         return x
 
 

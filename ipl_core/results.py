@@ -104,8 +104,8 @@ class RunInfo:
         """One sentence for the book: which run made these numbers."""
         steps = f", {self.steps} steps per seed" if self.steps else ""
         return (
-            f"profile `{self.profile}`, seeds {list(self.seeds)}{steps}, on {self.device}, "
-            f"commit `{self.commit[:12]}`, {self.wall_time_s:.0f} s of compute"
+            f"profile {self.profile}, seeds {list(self.seeds)}{steps}, on {self.device}, "
+            f"commit {self.commit[:12]}, {self.wall_time_s:.0f} s of compute"
         )
 
 
