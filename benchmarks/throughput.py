@@ -7,10 +7,11 @@ ipl-locomotion (method and network widths resolved by the study's preset and var
 ``ipl_core.trainer.train`` for ``--steps`` updates on random data of the study's shapes (MetaWorld: 39-d
 observations, 4-d actions, pairs of 25-step segments cut to 16; locomotion: Hopper's 11/3, pairs of
 100-step segments cut to 64, 256 offline rows), after a short warm-up, with no evaluation. Where a method
-also trains a reward model (MR: alongside IQL for ``reward_steps``; NMR and PT: before it), the reward
-model's rate is measured too. The simulators' steps per second (random actions) give the evaluation
-cost. ``python -m ipl_core.run <study> --profile full --dry-run`` divides each cell's steps by these
-rates: an estimate of CPU time, not a measurement of it. The arithmetic does not depend on the data's
+also trains a reward model, the rate of its updates is measured too: MR's updates with the reward model
+training beside IQL (its first ``reward_steps``), and NMR's and PT's reward-model phase before IQL. The
+simulators' steps per second (random actions) give the evaluation cost. ``python -m ipl_core.run <study>
+--profile full --dry-run`` divides each cell's steps by these rates: an estimate of CPU time, not a
+measurement of it. The arithmetic does not depend on the data's
 values, so random data is enough.
 """
 
@@ -121,12 +122,11 @@ def measure(steps: int) -> dict[str, Any]:
             if key not in cache:
                 print(f"{study}: {name} ...", flush=True)
                 measured = {"updates_per_s": rate(cfg.replace(reward_steps=0), offline, prefs, steps)}
-                if cfg.method == "mr":  # reward model and IQL together: the reward model's share
-                    both = rate(cfg.replace(reward_steps=10**9), offline, prefs, steps)
-                    measured["reward_updates_per_s"] = 1 / max(1e-9, 1 / both - 1 / measured["updates_per_s"])
-                if two_phase:
-                    phase = reward_model_rate(name, cfg, prefs, max(10, steps // 2))
-                    measured["reward_updates_per_s"] = phase
+                if cfg.method == "mr":  # the reward model trains beside IQL for its first reward_steps
+                    both = cfg.replace(reward_steps=10**9)
+                    measured["with_reward_model_per_s"] = rate(both, offline, prefs, steps)
+                if two_phase:  # NMR, PT: the reward model is fitted before IQL
+                    measured["reward_phase_per_s"] = reward_model_rate(name, cfg, prefs, max(10, steps // 2))
                 cache[key] = {k: round(v, 2) for k, v in measured.items()}
             methods[name] = dict(cache[key])
             if cfg.reward_steps != cell["reward_steps"] and cfg.method == "mr":

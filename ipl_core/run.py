@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -220,9 +221,10 @@ def load_throughput(path: Path = THROUGHPUT_FILE) -> dict[str, Any]:
 
 def cell_seconds(cell: Cell, throughput: dict[str, Any]) -> float | None:
     """Estimated seconds of one seed of ``cell`` on the measured CPU, from :func:`load_throughput`'s
-    rates: training steps over the measured updates per second of its method (the reward model's
-    updates too, where it has one) plus its evaluation steps over the measured simulator steps per
-    second. None when the study or the method has no measurement."""
+    rates: training steps over the measured updates per second of its method (at the rate measured with
+    its reward model for the steps that train one, plus a separate reward-model phase where there is
+    one) and its evaluation steps over the measured simulator steps per second. None when the study or
+    the method has no measurement."""
     rates = throughput["studies"].get(cell.study)
     if rates is None:
         return None
@@ -233,9 +235,12 @@ def cell_seconds(cell: Cell, throughput: dict[str, Any]) -> float | None:
         return None
     steps = params.get("steps") or params.get("total_steps") or 0
     seconds = steps / measured["updates_per_s"]
-    reward_steps = measured.get("reward_steps", params.get("reward_steps"))  # a variant may set its own
-    if "reward_updates_per_s" in measured and reward_steps:
-        seconds += min(reward_steps, steps) / measured["reward_updates_per_s"]
+    reward_steps = measured.get("reward_steps", params.get("reward_steps")) or 0  # a variant may set its own
+    if "with_reward_model_per_s" in measured:  # MR: its first reward_steps updates also train the reward
+        shared = min(reward_steps, steps)
+        seconds += shared / measured["with_reward_model_per_s"] - shared / measured["updates_per_s"]
+    if "reward_phase_per_s" in measured:  # NMR, PT: the reward model is fitted before IQL
+        seconds += reward_steps / measured["reward_phase_per_s"]
     if params.get("eval_every") and params.get("eval_episodes") and "env_steps_per_s" in rates:
         evaluations = steps // params["eval_every"] + 1
         length = params.get("eval_episode_length") or params.get("episode_length") or 0
@@ -254,13 +259,13 @@ def plan(cells: list[Cell], results_dir: Path, seeds_per_process: int, jobs: int
         per_seed = cell_seconds(group.first, throughput)
         rows.append({"config_id": group.first.config_id, "seeds": group.seeds,
                      "complete": len(group.cells) - len(todo),
-                     "estimate_s": None if per_seed is None else per_seed * len(todo)})
+                     "estimate_s": np.nan if per_seed is None else per_seed * len(todo)})
     table = pd.DataFrame(rows)
     device = str(cells[0].params["device"]) if cells else "cpu"
     todo_seeds = sum(len(r["seeds"]) - r["complete"] for r in rows)
     head = f"{len(cells)} seeds in {len(rows)} groups of up to {seeds_per_process}, {todo_seeds} to run"
     if device != "cpu":
-        return table.assign(estimate_s=None), f"{head}; wall time on {device}: not measured on a GPU yet"
+        return table.assign(estimate_s=np.nan), f"{head}; wall time on {device}: not measured on a GPU yet"
     unknown = table["estimate_s"].isna() & (table["complete"] < table["seeds"].map(len))
     if unknown.any():
         return table, f"{head}; wall time: no throughput measured for {int(unknown.sum())} groups"

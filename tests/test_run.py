@@ -251,7 +251,7 @@ def test_bad_input_stops_the_runner_before_any_work(tmp_path: Path, capsys: pyte
 THROUGHPUT = {"date": "2026-11-29", "command": "python benchmarks/throughput.py", "device": "cpu (2 cores)",
               "studies": {"ipl-metaworld-scaling": {"env_steps_per_s": 1000.0, "methods": {
                   "ipl": {"updates_per_s": 50.0},
-                  "mr": {"updates_per_s": 100.0, "reward_updates_per_s": 20.0}}}}}
+                  "mr": {"updates_per_s": 100.0, "with_reward_model_per_s": 20.0}}}}}
 
 
 def test_a_dry_run_estimates_from_measured_rates_by_hand(
@@ -261,9 +261,10 @@ def test_a_dry_run_estimates_from_measured_rates_by_hand(
     table, line = plan(cells, tmp_path, seeds_per_process=2, jobs=2, throughput=THROUGHPUT)
     assert list(table.seeds) == [[0, 1], [2], [0, 1], [2]]
     # ipl: 40 steps / 50 per s + 3 evaluations (steps 0, 20, 40) x 1 episode x 50 steps / 1000 per s = 0.95 s
-    # mr: 40 / 100 + 40 reward steps / 20 + 0.15 = 2.55 s; per group times its seeds
-    assert list(table.estimate_s) == pytest.approx([2 * 0.95, 0.95, 2 * 2.55, 2.55])
-    total_h = 3 * (0.95 + 2.55) / 3600
+    # mr: all 40 steps train the reward model too (reward_steps 40): 40 / 20 + 0.15 = 2.15 s; per group
+    # times its seeds
+    assert list(table.estimate_s) == pytest.approx([2 * 0.95, 0.95, 2 * 2.15, 2.15])
+    total_h = 3 * (0.95 + 2.15) / 3600
     assert f"estimated {total_h:.1f} CPU-hours" in line and "an estimate, not a measurement" in line
     assert "6 seeds in 4 groups of up to 2, 6 to run" in line
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -282,6 +283,9 @@ def test_the_dry_run_of_the_full_profile_lists_groups_and_writes_nothing(
           "--results-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "200 seeds in 40 groups of up to 5, 200 to run" in out and "CPU-hours" in out
+    main(["online", "--profile", "full", "--dry-run", "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "540 seeds in 540 groups of up to 1, 540 to run; wall time: no throughput measured for 540" in out
     assert not list(tmp_path.iterdir())
 
 
