@@ -169,7 +169,8 @@ def run_grid(
     with ``jobs`` processes at once or on a Ray cluster; return the folders of the seeds that ran."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    threads = default_threads(jobs) if threads is None else threads
+    if threads is None:  # on Ray a group asks a node for `threads` CPUs; nodes may be smaller than this one
+        threads = 1 if ray_address is not None else default_threads(jobs)
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     todo = make_groups([c for c in cells if not is_complete(c, results_dir)], seeds_per_process)
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds-per-process", type=int, default=1,
                         help="seeds of one configuration trained together in one process (default 1)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per process (default: this machine's cores // jobs)")
+                        help="torch threads per process (default: this machine's cores // jobs; 1 on Ray)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the groups and the estimated wall time; run nothing")
     parser.add_argument(
