@@ -252,7 +252,9 @@ def cell_seconds(cell: Cell, throughput: dict[str, Any]) -> float | None:
 def plan(cells: list[Cell], results_dir: Path, seeds_per_process: int, jobs: int,
          throughput: dict[str, Any] | None = None) -> tuple[pd.DataFrame, str]:
     """The groups of a dry run (configuration, seeds, how many are complete, estimated seconds on the
-    measured CPU) and one line that sums them up for ``jobs`` processes on the cells' device."""
+    measured CPU) and one line that sums them up for ``jobs`` processes on the cells' device. On the CPU a
+    group's seeds are counted at the single-seed rate, one after another: the rates are measured for one
+    seed, and there is no measurement of what batching seeds gains on a CPU."""
     throughput = load_throughput() if throughput is None else throughput
     rows = []
     for group in make_groups(cells, seeds_per_process):

@@ -329,6 +329,10 @@ def test_every_notebook_takes_seeds_run_dir_threads_and_device(study: str) -> No
     for profile in ("smoke", "cpu", "full"):
         spec = studies.STUDIES[study]
         assert (set(spec.grid[profile]) - {"seed"}) | set(spec.settings[profile]) <= names
+    import papermill  # papermill must read the parameters too (it warns and skips a line it cannot parse)
+
+    inspected = papermill.inspect_notebook(str(EXPERIMENTS_DIR / f"{study}.ipynb"))
+    assert {"profile", "run_dir", "seeds", "threads", "device"} <= set(inspected)
     body = "\n".join(c.source for c in code[1:])
     assert "torch.set_num_threads(threads)" in body and "set_num_threads(1)" not in body
     assert 'f"seed={seed}"' in body  # each seed's tables in run_dir/seed=<k>/
