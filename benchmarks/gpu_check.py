@@ -9,7 +9,8 @@ grids would cost, measured in one run.
    updates (after a short warm-up) at the study's `full` shapes on random data (the arithmetic does not
    depend on the values; see ``benchmarks/throughput.py``), for each E of ``--seeds``. Reported: updates per
    second of the batch, seed-updates per second (E times that), the speed-up of the aggregate over E = 1,
-   and the peak GPU memory of the run. The reward-model phase of NMR and PT is timed the same way.
+   and the peak GPU memory of the run. The reward-model phase of NMR and PT is timed too (E <= 5: it fits
+   the seeds one after another).
 2. **Evaluation.** One call of the vectorised ``GymEvaluator`` with the `full` profile's episodes for E seeds
    (MetaWorld drawer-open, Hopper), timed at two episode lengths; the difference gives the cost per step.
 3. **Kill and resume.** A child process trains with checkpoints on the device and is killed with SIGKILL
@@ -119,8 +120,8 @@ def throughput(device: str, seed_counts: list[int], steps: int, pairs: int, quic
                         both = cfg.replace(reward_steps=10**9)
                         rate, peak = timed_train(both, seeds, offline, prefs, steps)
                         row |= {"with_reward_model_per_s": rate, "peak_mib": max(peak, row["peak_mib"])}
-                    if reward_model:  # NMR, PT: each seed fits its own model first, one after another
-                        start = time.perf_counter()
+                    if reward_model and count <= GRID_SEEDS:  # NMR, PT: each seed fits its own model
+                        start = time.perf_counter()  # first, one seed after another (and relabels the data)
                         phase = cfg.replace(reward_steps=steps)
                         relabel_with_reward_model(name, offline, prefs, phase, seeds)
                         synchronize(device)
@@ -303,6 +304,7 @@ def main() -> None:
               f"Device: {name}; torch {torch.__version__}; command: `{command}`\n")
     print(header)
     table = throughput(device, seeds, steps, pairs=64 if args.quick else 500, quick=args.quick)
+    print(f"throughput measured after {time.perf_counter() - started:.0f} s", flush=True)
     evals = evaluation(device, sorted({1, min(GRID_SEEDS, max(seeds))}) if args.quick else [1, GRID_SEEDS],
                        (2, 4) if args.quick else (25, 50), args.quick)
     resume = kill_and_resume(device, 20 if args.quick else 40)
