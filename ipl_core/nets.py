@@ -175,6 +175,11 @@ class GaussianActor(nn.Module):
                                generators=generators)
         self.log_std = nn.Parameter(torch.zeros(members, 1, act_dim))
 
+    @property
+    def members(self) -> int:
+        """E, the number of members."""
+        return self.log_std.shape[0]
+
     def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean tanh(mlp(s)), (E, N, act_dim), and standard deviation, (E, 1, act_dim)."""
         return torch.tanh(self.net(obs)), self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
