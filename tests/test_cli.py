@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ipl_core.cli import main, parse_overrides
+from ipl_core.cli import main, parse_overrides, parser
 from ipl_core.data import OfflineDataset, load_d4rl_hdf5, qlearning_dataset, write_d4rl_hdf5
 from ipl_core.policy import load_policy
 
@@ -173,6 +174,17 @@ def test_the_labels_index_the_qlearning_view(files) -> None:
     """The CLI trains on D4RL's qlearning view: the label indices of the folder fit it and not more."""
     data, _ = files
     assert len(qlearning_dataset(load_d4rl_hdf5(data)).dataset) == 4 * 39
+
+
+def test_the_readme_section_uses_names_and_options_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Use ipl_core on your own data", 1)[1].split("\n## ", 1)[0]
+    python = section.split("```python\n", 1)[1].split("```", 1)[0]
+    compile(python, "README.md", "exec")
+    exec("\n".join(line for line in python.splitlines() if line.startswith("from ")), {})
+    options = {option for action in parser()._actions for option in action.option_strings}
+    used = set(re.findall(r"(--[a-z][a-z-]+)", section))
+    assert len(used) >= 8 and used <= options, used - options
 
 
 def test_module_entry_point_runs(files, tmp_path: Path) -> None:
