@@ -8,13 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ipl_core.cli import main, parse_overrides, parser
-from ipl_core.data import OfflineDataset, load_d4rl_hdf5, qlearning_dataset, write_d4rl_hdf5
+from ipl_core.data import (
+    OfflineDataset,
+    load_d4rl_hdf5,
+    load_pt_human_labels,
+    qlearning_dataset,
+    save_preferences,
+    write_d4rl_hdf5,
+)
+from ipl_core.data.robomimic import ROBOMIMIC_LOW_DIM_KEYS
 from ipl_core.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,12 +116,43 @@ def test_running_again_with_more_steps_trains_on_as_an_uninterrupted_run(files, 
                                   load_policy(tmp_path / "resumed" / "seed=0").act(obs))
 
 
-def test_scripted_teacher_and_robomimic_free_path(files, tmp_path: Path) -> None:
+def test_a_scripted_teacher_labels_the_d4rl_file(files, tmp_path: Path) -> None:
     data, _ = files
     argv = ["--data", str(data), "--teacher", "oracle", "--query-length", "10", "--num-queries", "30",
             "--out", str(tmp_path / "t"), "--steps", "3", *TINY]
     assert main(argv) == 0
     assert (tmp_path / "t" / "seed=0" / "policy.pt").is_file()
+
+
+def test_robomimic_file_with_a_scripted_teacher(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(2)
+    path = tmp_path / "low_dim.hdf5"
+    with h5py.File(path, "w") as handle:
+        for demo in ("demo_0", "demo_1", "demo_2"):
+            handle.create_dataset(f"data/{demo}/actions", data=rng.uniform(-1, 1, (30, 2)))
+            handle.create_dataset(f"data/{demo}/rewards", data=rng.normal(size=30))
+            handle.create_dataset(f"data/{demo}/dones", data=np.zeros(30))
+            for key in ROBOMIMIC_LOW_DIM_KEYS:
+                handle.create_dataset(f"data/{demo}/obs/{key}", data=rng.normal(size=(30, 1)))
+    argv = ["--data", str(path), "--format", "robomimic", "--teacher", "noisy", "--query-length", "10",
+            "--num-queries", "20", "--out", str(tmp_path / "r"), "--steps", "3", *TINY]
+    assert main(argv) == 0
+    assert "87 transitions and 20 preference pairs of 10 steps" in capsys.readouterr().err
+    assert load_policy(tmp_path / "r" / "seed=0").obs_dim == len(ROBOMIMIC_LOW_DIM_KEYS)
+
+
+def test_npz_preferences_of_another_dataset_are_refused(files, tmp_path: Path, capsys) -> None:
+    data, labels = files
+    other = write_files(tmp_path / "other", obs_dim=4)[0]
+    view = qlearning_dataset(load_d4rl_hdf5(other)).dataset
+    npz = save_preferences(tmp_path / "other.npz", load_pt_human_labels(labels, view))
+    args = ["--data", str(data), "--preferences", str(npz), "--out", str(tmp_path / "x"), "--steps", "2"]
+    assert main(args + TINY) == 2
+    err = capsys.readouterr().err
+    assert str(npz) in err and "obs_dim=4" in err and "obs_dim=3" in err and "labels of this dataset" in err
+    own = load_pt_human_labels(labels, qlearning_dataset(load_d4rl_hdf5(data)).dataset)
+    args[3], args[5] = str(save_preferences(tmp_path / "own.npz", own)), str(tmp_path / "y")
+    assert main(args + TINY) == 0
 
 
 def test_a_resume_on_other_data_is_refused(files, tmp_path: Path, capsys) -> None:
