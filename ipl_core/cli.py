@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -37,11 +38,12 @@ from ipl_core.data.segments import make_preference_dataset
 from ipl_core.policy import POLICY, save_policy
 from ipl_core.results import write_json
 from ipl_core.teachers import TEACHERS
-from ipl_core.trainer import train_seeds
+from ipl_core.trainer import CHECKPOINT, train_seeds
 
 FORMATS = ("d4rl", "robomimic", "minari")
 DATA_RECORD = "data.json"
-"""What ``<out>/data.json`` records of the data a run was started on; a resume must read the same."""
+"""``<out>/data.json``: where the data of a run came from, its sizes and a fingerprint of its arrays; a
+resume must read data with the same sizes and fingerprint (the files may have moved)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
                    "the _q<L> of the file names) or the teacher's segment length (default 100, PT's)")
     p.add_argument("--num-queries", type=int, help="PT: keep the last N queries; teacher: pairs to draw "
                    "(default 500)")
+    p.add_argument("--teacher-seed", type=int, default=0, help="seed of the teacher's draws (default: 0)")
     p.add_argument("--method", default="ipl", choices=known_methods(), help="default: ipl")
     p.add_argument("--preset", default="locomotion", choices=sorted(PRESETS),
                    help="paper settings to start from (IPL Table 5 or 6; default: locomotion)")
@@ -120,7 +123,7 @@ def load_data(args: argparse.Namespace) -> tuple[OfflineDataset, PreferenceDatas
             raise DataFormatError(f"{args.preferences}: segments of {prefs.segment_length} steps; "
                                   f"--query-length says {args.query_length}")
     else:
-        rng = np.random.default_rng(min(args.seeds))
+        rng = np.random.default_rng(args.teacher_seed)
         prefs = make_preference_dataset(offline, args.num_queries or 500, args.query_length or 100,
                                         TEACHERS[args.teacher], rng)
     if (prefs.obs_dim, prefs.act_dim) != (offline.obs_dim, offline.act_dim):
@@ -132,12 +135,31 @@ def load_data(args: argparse.Namespace) -> tuple[OfflineDataset, PreferenceDatas
     return offline, prefs
 
 
+def data_record(args: argparse.Namespace, offline: OfflineDataset,
+                prefs: PreferenceDataset) -> dict[str, Any]:
+    """What ``<out>/data.json`` holds: the sources (for the reader) and sizes and fingerprints (compared)."""
+    def fingerprint(*arrays: np.ndarray) -> str:
+        digest = hashlib.sha256()
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    labels = args.labels or args.preferences or f"teacher {args.teacher}, seed {args.teacher_seed}"
+    return {"data": str(Path(args.data).resolve()), "format": args.format, "labels": str(labels),
+            "transitions": len(offline), "obs_dim": offline.obs_dim, "act_dim": offline.act_dim,
+            "pairs": len(prefs), "segment_length": prefs.segment_length,
+            "data_sha256": fingerprint(offline.observations, offline.actions, offline.next_observations),
+            "labels_sha256": fingerprint(prefs.obs_1, prefs.obs_2, prefs.action_1, prefs.action_2,
+                                         prefs.label)}
+
+
 def check_data_record(out: Path, record: dict[str, Any]) -> None:
-    """Write ``<out>/data.json``, or, when resuming, check that the data is the one the run started on."""
+    """Write ``<out>/data.json``, or, when resuming (a checkpoint exists), check that the data is the one
+    the run started on."""
     path = out / DATA_RECORD
-    if path.is_file():
+    if path.is_file() and any(out.glob(f"seed=*/{CHECKPOINT}")):
         saved = json.loads(path.read_text())
-        differ = sorted(k for k in record if saved.get(k) != record[k])
+        differ = sorted(k for k in record if k not in ("data", "labels") and saved.get(k) != record[k])
         if differ:
             before, now = {k: saved.get(k) for k in differ}, {k: record[k] for k in differ}
             raise ValueError(f"{path}: this run was started on other data ({before}, now {now}); use a new "
@@ -156,12 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = preset(args.preset, **changes)
         offline, prefs = load_data(args)
         out = Path(args.out)
-        record = {"data": str(Path(args.data).resolve()), "format": args.format,
-                  "labels": str(Path(args.labels or args.preferences or "").resolve()) if not args.teacher
-                  else f"teacher:{args.teacher}",
-                  "transitions": len(offline), "obs_dim": offline.obs_dim, "act_dim": offline.act_dim,
-                  "pairs": len(prefs), "segment_length": prefs.segment_length}
-        check_data_record(out, record)
+        check_data_record(out, data_record(args, offline, prefs))
         out_dirs = [out / f"seed={seed}" for seed in args.seeds]
         print(f"ipl-train: {cfg.method} on {len(offline)} transitions and {len(prefs)} preference pairs of "
               f"{prefs.segment_length} steps, seeds {args.seeds}, {cfg.steps} steps on {cfg.device}",
@@ -174,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed, result, folder in zip(args.seeds, results, out_dirs, strict=True):
         path = save_policy(result.agent, folder / POLICY)
         accuracy = result.metrics.query("kind == 'eval' and metric == 'pref_accuracy'").value
-        shown = f", preference accuracy {accuracy.iloc[-1]:.3f}" if len(accuracy) else ""
+        shown = f", accuracy on the labelled pairs {accuracy.iloc[-1]:.3f}" if len(accuracy) else ""
         print(f"seed {seed}: {result.steps_done} steps{shown}; policy: {path}")
     return 0
 

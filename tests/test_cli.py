@@ -163,6 +163,16 @@ def test_a_resume_on_other_data_is_refused(files, tmp_path: Path, capsys) -> Non
     assert run(other_data, other_labels, tmp_path / "r", "--steps", "4") == 2
     err = capsys.readouterr().err
     assert "data.json" in err and "other data" in err and "transitions" in err
+    # the same arrays in a file elsewhere resume; the same shapes with other values do not
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "data.hdf5").write_bytes(data.read_bytes())
+    assert run(moved / "data.hdf5", labels, tmp_path / "r", "--steps", "4") == 0
+    changed = load_d4rl_hdf5(data)
+    changed.observations[0, 0] += 1.0
+    write_d4rl_hdf5(moved / "changed.hdf5", changed)
+    assert run(moved / "changed.hdf5", labels, tmp_path / "r", "--steps", "6") == 2
+    assert "data_sha256" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", ["labels-of-another-dataset", "query-length", "missing-file", "actions",
