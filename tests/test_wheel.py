@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NOTEBOOK = ROOT / "book" / "appendix" / "own_data.ipynb"
 
-pytestmark = pytest.mark.slow  # builds, creates a virtual environment and trains: about 1-2 minutes
+pytestmark = pytest.mark.slow  # builds, makes a virtual environment and trains: 45-75 s on 2 CPU cores
 
 
 def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
