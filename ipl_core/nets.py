@@ -68,8 +68,8 @@ def _generators(generators: Sequence[torch.Generator | None] | None, count: int,
 class EnsembleLinear(nn.Module):
     """Independent affine maps, one per member of a leading member axis: y[m] = x[m] W[m] + b[m].
 
-    ``weight`` is (*members, in_dim, out_dim) and ``bias`` (*members, 1, out_dim); the input is
-    (*members, N, in_dim). All members run in one batched matrix product (``torch.baddbmm``), the
+    ``weight`` is ``(*members, in_dim, out_dim)`` and ``bias`` ``(*members, 1, out_dim)``; the input is
+    ``(*members, N, in_dim)``. All members run in one batched matrix product (``torch.baddbmm``), the
     "vectorised linear layer" of ensemble methods such as SAC-N/EDAC."""
 
     def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int) -> None:
