@@ -49,6 +49,7 @@ def interval(per_task: Sequence[np.ndarray], statistic: str = "iqm", confidence:
         raise ValueError("interval needs at least one score per task")
     if statistic not in ("iqm", "mean"):
         raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+
     def point(*groups: np.ndarray, axis: int = -1) -> np.ndarray:
         values = np.concatenate(groups, axis=axis)
         return stats.trim_mean(values, 0.25, axis=axis) if statistic == "iqm" else values.mean(axis=axis)
