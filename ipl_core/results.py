@@ -101,12 +101,18 @@ class RunInfo:
     """The torch it ran with."""
 
     def describe(self) -> str:
-        """One sentence for the book: which run made these numbers."""
+        """One sentence for the book: which run made these numbers, with every commit its cells ran at in
+        full, each marked "+dirty" when the work tree had uncommitted changes."""
         steps = f", {self.steps} steps per seed" if self.steps else ""
-        return (
-            f"profile {self.profile}, seeds {list(self.seeds)}{steps}, on {self.device}, "
-            f"commit {self.commit[:12]}, {self.wall_time_s:.0f} s of compute"
-        )
+        commits = self.commits
+        code = f"commit {commits[0]}" if len(commits) == 1 else f"commits {', '.join(commits)}"
+        return (f"profile {self.profile}, seeds {list(self.seeds)}{steps}, on {self.device}, {code}, "
+                f"{self.wall_time_s:.0f} s of compute")
+
+    @property
+    def commits(self) -> list[str]:
+        """Every commit the run's cells ran at (``commit`` joins them with ";")."""
+        return self.commit.split(";")
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(f"{name} ({args.profile}): {len(cells)} seeds")
         run_grid(cells, args.results_dir, args.jobs, args.ray_address,
                  seeds_per_process=args.seeds_per_process, threads=args.threads)
-        out = aggregate(name, args.profile, args.results_dir)
+        out = aggregate(name, args.profile, args.results_dir, cells=cells)
         tqdm.write(f"{name}: aggregated into {out}")
     return 0
 

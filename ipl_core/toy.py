@@ -143,6 +143,10 @@ class PointReach:
     in the box and are cut after ``episode_length`` steps (a time-out, never a terminal).
     """
 
+    metadata: dict = {"render_modes": []}  # noqa: RUF012 - the attributes gymnasium's vector API reads
+    render_mode = None
+    spec = None
+
     def __init__(self, episode_length: int = 30, speed: float = 0.1) -> None:
         import gymnasium as gym
 
@@ -155,7 +159,7 @@ class PointReach:
         self._position, self._t = np.zeros(2), 0
         self._rng = np.random.default_rng()
 
-    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self._position, self._t = self._rng.uniform(-1.0, 1.0, size=2), 0

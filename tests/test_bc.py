@@ -25,10 +25,10 @@ def test_behaviour_cloning_recovers_a_deterministic_policy() -> None:
     data = _dataset(target)
     actor = behaviour_cloning(data, (32, 32), steps=1500, batch_size=128, lr=3e-3, seed=0)
     test_obs = np.random.default_rng(1).uniform(-1, 1, size=(200, 2)).astype(np.float32)
-    error = np.abs(actor.act(torch.as_tensor(test_obs)).numpy() - target(test_obs)).max()
+    error = np.abs(actor.act(torch.as_tensor(test_obs)[None])[0].numpy() - target(test_obs)).max()
     assert error < 0.15
     untrained = behaviour_cloning(data, (32, 32), steps=1, seed=0)
-    assert np.abs(untrained.act(torch.as_tensor(test_obs)).numpy() - target(test_obs)).max() > 0.3
+    assert np.abs(untrained.act(torch.as_tensor(test_obs)[None])[0].numpy() - target(test_obs)).max() > 0.3
 
 
 def test_behaviour_cloning_is_seeded() -> None:

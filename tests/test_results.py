@@ -47,3 +47,11 @@ def test_unknown_profile_is_rejected(tmp_path: Path) -> None:
     info = RunInfo(study="s", profile="huge", seeds=(0,), steps=1)
     with pytest.raises(ValueError, match="profile must be one of"):
         save_study("s", "huge", {}, info, root=tmp_path)
+
+
+def test_describe_names_every_commit_in_full_with_its_dirty_flag() -> None:
+    info = RunInfo(study="s", profile="cpu", seeds=(0, 1), steps=5, device="cpu",
+                   commit="a" * 40 + ";" + "b" * 40 + "+dirty", wall_time_s=3.0)
+    text = info.describe()
+    assert f"commits {'a' * 40}, {'b' * 40}+dirty" in text
+    assert info.commits == ["a" * 40, "b" * 40 + "+dirty"]

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ipl_core import studies
-from ipl_core.aggregate import aggregate, bootstrap_ci, summarize
+from ipl_core.aggregate import aggregate
 from ipl_core.results import load_study
 from ipl_core.run import (
     Group,
@@ -85,22 +84,6 @@ def test_a_setting_change_gives_a_new_config_id() -> None:
     a = expand("bradley-terry", "smoke")[0]
     b = expand("bradley-terry", "smoke", l2=1.0)[0]
     assert a.config_id != b.config_id
-
-
-def test_summarize_final_and_best_by_hand() -> None:
-    runs = pd.DataFrame({"seed": [0, 0, 1, 1], "step": [1, 2, 1, 2], "score": [1.0, 3.0, 5.0, 2.0], "k": 1})
-    row = summarize(runs, ["k"], ["score"]).iloc[0]
-    assert row.final_mean == pytest.approx(2.5)  # last steps: 3 and 2
-    assert row.final_std == pytest.approx(0.5)
-    assert row.best_mean == pytest.approx(3.0) and row.best_step == 1  # curve: step 1 -> 3.0, step 2 -> 2.5
-    assert row.num_seeds == 2
-
-
-def test_bootstrap_ci_brackets_the_mean() -> None:
-    values = np.random.default_rng(0).normal(1.0, 0.1, size=20)
-    low, high = bootstrap_ci(values, np.random.default_rng(1))
-    assert low < values.mean() < high and high - low < 0.2
-    assert np.isnan(bootstrap_ci(values[:1], np.random.default_rng(1))[0])
 
 
 def test_local_grid_skips_complete_cells_and_reruns_incomplete_ones(tiny_study: Path, tmp_path: Path) -> None:
