@@ -66,16 +66,19 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
     """Chapters read ``rounds`` and ``episodes`` of every cell; a cell with no rows (SAC) keeps the dtypes."""
     import pandas as pd
 
-    from ipl_core.aggregate import collect_runs
+    from ipl_core.aggregate import CellError, collect_runs
 
-    for algorithm, steps in (("pebble", [200, 300]), ("sac", [])):
-        cell = tmp_path / "online" / "smoke" / f"algorithm={algorithm}" / "seed=0"
-        cell.mkdir(parents=True)
-        config = {"algorithm": algorithm, "task": "walker-walk", "seed": 0, "config_id": cell.parent.name}
-        (cell / "config.json").write_text(json.dumps(config))
-        pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "seed": 0}).to_parquet(cell / "rounds.parquet")
-    rounds = collect_runs("online", "smoke", tmp_path, table="rounds")
+    cells = expand("online", "smoke", algorithm=("pebble", "sac"))
+    for cell, steps in zip(cells, ([200, 300], []), strict=True):
+        folder = tmp_path / "online" / "smoke" / cell.relative_dir
+        folder.mkdir(parents=True)
+        config = {**cell.params, "config_id": cell.config_id, "commit": "abc", "device_description": "cpu",
+                  "wall_time_s": 1.0}
+        (folder / "config.json").write_text(json.dumps(config))
+        rounds = pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "seed": 0})
+        rounds.to_parquet(folder / "rounds.parquet")
+    rounds = collect_runs("online", "smoke", tmp_path, table="rounds", cells=cells)
     assert list(rounds["step"]) == [200, 300] and rounds["step"].dtype == "int64"
     assert set(rounds["algorithm"]) == {"pebble"} and set(rounds["task"]) == {"walker-walk"}
-    with pytest.raises(FileNotFoundError, match=r"without episodes\.parquet"):
-        collect_runs("online", "smoke", tmp_path, table="episodes")
+    with pytest.raises(CellError, match=r"complete cell without episodes\.parquet"):
+        collect_runs("online", "smoke", tmp_path, table="episodes", cells=cells)
