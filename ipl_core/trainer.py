@@ -17,6 +17,7 @@ interrupted. Taught in "IPL in practice" (book/ipl/offline.ipynb).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ Evaluator = Callable[[Agent], list[dict[str, float]]]
 "success": ...}``."""
 
 CHECKPOINT = "checkpoint.pt"
+NEXT_CHECKPOINT = "checkpoint.next.pt"
 METRICS = "metrics.parquet"
 CONFIG = "config.json"
 
@@ -270,6 +272,8 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
             write_json(out / CONFIG, _config_dict(member_cfg))
 
     def checkpoint() -> None:
+        """Every seed's checkpoint of this step, in two phases so that a crash never leaves the seeds at
+        different steps: write them all aside, then move them into place (:func:`_settle_round`)."""
         if outs is None:
             return
         state, optimizer_states = agent.state_dict(), {k: o.state_dict() for k, o in optimizers.items()}
@@ -279,8 +283,10 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
                                      for k, o in optimizer_states.items()},
                       "numpy_rng": rngs[e].bit_generator.state, "torch_rng": sample_generators[e].get_state(),
                       "step": step, "metrics": rows[e], "config": _config_dict(member_cfg)}
+            atomic_write(out / NEXT_CHECKPOINT, lambda tmp, member=member: torch.save(member, tmp))
+        for e, out in enumerate(outs):
+            os.replace(out / NEXT_CHECKPOINT, out / CHECKPOINT)
             write_table(out / METRICS, _table(rows[e]))
-            atomic_write(out / CHECKPOINT, lambda tmp, member=member: torch.save(member, tmp))
 
     eval_data = eval_preferences if eval_preferences is not None else preferences
     eval_batch = None
@@ -335,11 +341,34 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
             for e in range(len(seeds))]
 
 
+def _checkpoint_step(path: Path) -> int:
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def _settle_round(outs: list[Path]) -> None:
+    """Finish or undo a round of checkpoints that a crash cut short. When every seed has the round's new
+    checkpoint, moved into place or still aside, the ones aside are moved in; otherwise they are deleted,
+    and the seeds resume together from the round before."""
+    pending = [out / NEXT_CHECKPOINT for out in outs if (out / NEXT_CHECKPOINT).is_file()]
+    if not pending:
+        return
+    new_step = _checkpoint_step(pending[0])
+    complete = all((out / NEXT_CHECKPOINT).is_file()
+                   or ((out / CHECKPOINT).is_file() and _checkpoint_step(out / CHECKPOINT) == new_step)
+                   for out in outs)
+    for path in pending:
+        if complete:
+            os.replace(path, path.with_name(CHECKPOINT))
+        else:
+            path.unlink()
+
+
 def _resume(outs: list[Path], configs: list[OfflineConfig], agent: Agent, optimizers: Optimizers,
             rngs: list[np.random.Generator], sample_generators: list[torch.Generator],
             rows: list[list[dict[str, Any]]]) -> tuple[int, list[list[dict[str, Any]]]]:
     """Load every member's checkpoint (all or none must exist, at the same step); returns the step and the
     metric rows so far."""
+    _settle_round(outs)
     paths = [out / CHECKPOINT for out in outs]
     present = [path.is_file() for path in paths]
     if not any(present):

@@ -83,10 +83,10 @@ def test_writes_every_seed_and_a_policy_that_acts_as_the_trained_actor(files, tm
         # the saved actor is the checkpoint's actor: same actions
         state = torch.load(folder / "checkpoint.pt", weights_only=True)["agent"]
         obs = np.random.default_rng(1).normal(size=(5, 3))
-        first = state["actor.net.layers.0.weight"][0].double()
-        hidden = torch.relu(torch.as_tensor(obs) @ first + state["actor.net.layers.0.bias"][0].double())
+        first = state["actor.net.layers.0.weight"][0].double()  # (out, in), nn.Linear's layout
+        hidden = torch.relu(torch.as_tensor(obs) @ first.T + state["actor.net.layers.0.bias"][0].double())
         for i in (1, 2):
-            hidden = hidden @ state[f"actor.net.layers.{i}.weight"][0].double()
+            hidden = hidden @ state[f"actor.net.layers.{i}.weight"][0].double().T
             hidden = hidden + state[f"actor.net.layers.{i}.bias"][0].double()
             if i == 1:
                 hidden = torch.relu(hidden)

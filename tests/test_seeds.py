@@ -99,6 +99,27 @@ def test_batched_run_resumes_exactly_from_per_seed_checkpoints(data, tmp_path: P
     pd.testing.assert_frame_equal(alone.metrics, whole[1].metrics)
 
 
+@pytest.mark.parametrize("renamed", [True, False])
+def test_a_round_of_checkpoints_cut_by_a_crash_is_finished_or_undone(data, tmp_path: Path,
+                                                                    renamed: bool) -> None:
+    """A crash between writing the seeds' checkpoints aside and moving them in: when every seed's new
+    checkpoint exists the round is finished (renamed=True: seed 0's was already moved in), else it is undone
+    and both seeds resume from the round before; either way the run ends as one never interrupted."""
+    offline, preferences = data
+    cfg = tiny("ipl", steps=20, log_every=5, eval_every=10, checkpoint_every=10)
+    whole = train_seeds(cfg, [0, 1], offline, preferences, out_dirs=[tmp_path / "w0", tmp_path / "w1"],
+                        progress=False)
+    cut = [tmp_path / "c0", tmp_path / "c1"]
+    train_seeds(cfg, [0, 1], offline, preferences, out_dirs=cut, progress=False, stop_at=15)  # round at 10
+    (cut[1] / "checkpoint.next.pt").write_bytes((tmp_path / "w1" / "checkpoint.pt").read_bytes())  # step 20
+    if renamed:
+        (cut[0] / "checkpoint.pt").write_bytes((tmp_path / "w0" / "checkpoint.pt").read_bytes())
+    resumed = train_seeds(cfg, [0, 1], offline, preferences, out_dirs=cut, progress=False)
+    assert not any((d / "checkpoint.next.pt").exists() for d in cut)
+    for a, b in zip(whole, resumed, strict=True):
+        pd.testing.assert_frame_equal(a.metrics, b.metrics)
+
+
 def test_mixed_checkpoints_are_refused(data, tmp_path: Path) -> None:
     offline, preferences = data
     cfg = tiny("ipl", steps=10, checkpoint_every=5)
