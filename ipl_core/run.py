@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ipl_core.aggregate import aggregate
+from ipl_core.aggregate import aggregate, check
 from ipl_core.results import PROFILES, REPO_ROOT, RESULTS_DIR, device_description, git_commit, write_json
 from ipl_core.studies import STUDIES, Cell, expand
 
@@ -302,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads per process (default: this machine's cores // jobs; 1 on Ray)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the groups and the estimated wall time; run nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="check that the stored run.json and summary.parquet agree with the cells on "
+                             "disk; run nothing, exit 1 when they disagree")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="run the cpu or full profile from a work tree with uncommitted changes (the "
+                             "cells then record the commit with '+dirty', and the book shows it)")
     parser.add_argument(
         "--ray-address",
         default=None,
@@ -327,6 +333,17 @@ def main(argv: list[str] | None = None) -> int:
         grids = {name: expand(name, args.profile, **overrides) for name in studies}  # checks all first
     except (KeyError, ValueError) as error:
         parser.error(str(error.args[0]) if error.args else str(error))
+    if args.check:
+        problems = [f"{name} ({args.profile}): {problem}" for name, cells in grids.items()
+                    for problem in check(name, args.profile, args.results_dir, cells=cells)]
+        agree = f"{', '.join(grids)} ({args.profile}): the stored tables agree with the cells"
+        print("\n".join(problems) or agree)
+        return 1 if problems else 0
+    dirty = git_commit().endswith("+dirty")
+    if args.profile != "smoke" and not args.dry_run and not args.allow_dirty and dirty:
+        parser.error(f"the work tree has uncommitted changes: results of the {args.profile} profile must "
+                     "come from a commit; commit first, or pass --allow-dirty (recorded as '+dirty' with "
+                     "each cell)")
     for name, cells in grids.items():
         if args.dry_run:
             table, summary = plan(cells, args.results_dir, args.seeds_per_process, args.jobs)

@@ -319,3 +319,29 @@ def test_every_notebook_takes_seeds_run_dir_threads_and_device(study: str) -> No
     body = "\n".join(c.source for c in code[1:])
     assert "torch.set_num_threads(threads)" in body and "set_num_threads(1)" not in body
     assert 'f"seed={seed}"' in body  # each seed's tables in run_dir/seed=<k>/
+
+
+def test_cpu_and_full_refuse_a_dirty_tree_unless_allowed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import ipl_core.run as runner
+
+    monkeypatch.setattr(runner, "git_commit", lambda: "a" * 40 + "+dirty")
+    ran: list[str] = []
+    monkeypatch.setattr(runner, "run_grid", lambda cells, *args, **kwargs: ran.append(cells[0].study))
+    monkeypatch.setattr(runner, "aggregate", lambda *args, **kwargs: tmp_path)
+    with pytest.raises(SystemExit):
+        runner.main(["bradley-terry", "--profile", "cpu", "--results-dir", str(tmp_path)])
+    assert "uncommitted changes" in capsys.readouterr().err and ran == []
+    cpu = ["bradley-terry", "--profile", "cpu", "--results-dir", str(tmp_path)]
+    assert runner.main([*cpu, "--allow-dirty"]) == 0
+    assert runner.main(["bradley-terry", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
+    assert ran == ["bradley-terry", "bradley-terry"]
+
+
+def test_check_mode_exits_one_on_stale_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ipl_core.run as runner
+
+    monkeypatch.setattr(runner, "check", lambda *args, **kwargs: ["run.json: seeds differ"])
+    assert runner.main(["bradley-terry", "--profile", "cpu", "--check", "--results-dir", str(tmp_path)]) == 1
+    monkeypatch.setattr(runner, "check", lambda *args, **kwargs: [])
+    assert runner.main(["bradley-terry", "--profile", "cpu", "--check", "--results-dir", str(tmp_path)]) == 0
