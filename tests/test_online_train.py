@@ -45,6 +45,18 @@ def test_every_algorithm_runs_and_logs(algorithm: str, tmp_path: Path) -> None:
         assert np.isfinite(meta["meta_grad_norm"]).all()
 
 
+def test_extra_updates_after_the_critic_reset() -> None:
+    """At the end of pre-training the reset critic takes ``reset_update`` SAC updates in place of one."""
+    counts: dict[int, list[int]] = {0: [], 7: []}
+    for extra, seen in counts.items():
+        cfg = _cfg("pebble", reset_update=extra, total_steps=300, eval_interval=150)
+        run = train_online(cfg, progress=False,
+                           on_evaluation=lambda step, res, agent, buf, seen=seen: seen.append(agent.updates))
+        assert "reset" in set(run.updates["phase"])
+    assert counts[0][0] == counts[7][0]  # step 150: before the end of pre-training (step 200)
+    assert counts[7][1] - counts[0][1] == 7
+
+
 @pytest.mark.parametrize("algorithm", ["mrn", "ppo"])
 def test_resumed_run_equals_an_uninterrupted_run(algorithm: str, tmp_path: Path) -> None:
     cfg = _cfg(algorithm, checkpoint_interval=300, total_steps=400, ppo_rollout_steps=150)
