@@ -89,6 +89,11 @@ def test_meta_loss_uses_the_first_step_of_each_segment() -> None:
     a = meta_loss(critic, params, obs_1, act_1, obs_2, act_2, label).loss
     b = meta_loss(critic, params, changed[0], act_1, changed[1], act_2, label).loss
     assert np.isclose(a.item(), b.item())
+    # the two heads' cross-entropies are summed, as the released code's outer loss
+    (q1_a, q2_a), (q1_b, q2_b) = critic(obs_1[:, 0], act_1[:, 0]), critic(obs_2[:, 0], act_2[:, 0])
+    heads = [torch.nn.functional.binary_cross_entropy_with_logits(qa - qb, label)
+             for qa, qb in ((q1_a, q1_b), (q2_a, q2_b))]
+    assert np.isclose(a.item(), (heads[0] + heads[1]).item())
 
 
 def _mrn_setup(seed: int = 0):

@@ -45,11 +45,12 @@ def pseudo_update(critic: nn.Module, reward: torch.Tensor, batch: Batch, target_
 def meta_loss(critic: nn.Module, params: Params, obs_1: torch.Tensor, act_1: torch.Tensor,
               obs_2: torch.Tensor, act_2: torch.Tensor, label: torch.Tensor) -> PreferenceLoss:
     """L_meta (MRN Eq. 6-7): Bradley-Terry cross-entropy of Q_theta-hat(s_0, a_0) of the two segments,
-    averaged over the two critic heads."""
+    summed over the two critic heads as in the released code (MRN Eq. 7 has one Q); the accuracy is the
+    heads' mean."""
     q1_a, q2_a = functional_call(critic, params, (obs_1[:, 0], act_1[:, 0]))
     q1_b, q2_b = functional_call(critic, params, (obs_2[:, 0], act_2[:, 0]))
     head_1, head_2 = preference_loss(q1_a, q1_b, label), preference_loss(q2_a, q2_b, label)
-    return PreferenceLoss(0.5 * (head_1.loss + head_2.loss), 0.5 * (head_1.accuracy + head_2.accuracy))
+    return PreferenceLoss(head_1.loss + head_2.loss, 0.5 * (head_1.accuracy + head_2.accuracy))
 
 
 def meta_gradient(critic: nn.Module, ensemble: RewardEnsemble, batch: Batch, target_v: torch.Tensor,
