@@ -2,12 +2,13 @@
 
 Per environment step: act (random for the first ``num_seed_steps``), store the transition, run a feedback
 round when the schedule says so (query selection, the scripted teacher, reward training, relabelling),
-then one agent update: SAC on the state-entropy reward during pre-training, afterwards SAC on the learned
-reward (PEBBLE, SURF, MRN), IPL's critic update, or SAC on the ground truth (``sac``); MRN adds its
-bi-level step every ``mrn_interval`` steps while feedback remains. It logs per-episode return and success,
-evaluations with the Q-vs-Monte-Carlo MSE of MRN Table 1, feedback rounds and update metrics, writes them
-atomically under ``out_dir`` and resumes from its last checkpoint. Taught in the chapter "PEBBLE and
-scripted teachers" (book/online/pebble.ipynb).
+then one agent update: SAC on the state-entropy reward of s during pre-training, ``reset_update`` SAC
+updates of the reset critic when pre-training ends, afterwards SAC on the learned reward (PEBBLE, SURF,
+MRN), IPL's critic update, or SAC on the ground truth (``sac``); every ``mrn_interval`` steps while
+feedback remains, MRN's bi-level round takes the place of that step's SAC update. It logs per-episode
+return and success, evaluations with the Q-vs-Monte-Carlo MSE of MRN Table 1, feedback rounds and update
+metrics, writes them atomically under ``out_dir`` and resumes from its last checkpoint. Taught in the
+chapter "PEBBLE and scripted teachers" (book/online/pebble.ipynb).
 """
 
 from __future__ import annotations
