@@ -123,7 +123,7 @@ def same_step(shape: str) -> float:
     for _ in range(3):
         before.run(1)
         now.run(1)
-    return max(max((layer.weight[index].T - linear.weight).abs().max().item(),
+    return max(max((layer.weight[index] - linear.weight).abs().max().item(),
                    (layer.bias[index][0] - linear.bias).abs().max().item()) for linear, layer, index in pairs)
 
 

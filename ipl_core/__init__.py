@@ -14,6 +14,7 @@ from ipl_core.losses import (
     ipl_preference_loss,
     linex_loss,
 )
+from ipl_core.policy import Policy, load_policy, save_policy
 from ipl_core.preferences import (
     PreferenceLoss,
     fit_linear_reward,
@@ -34,6 +35,7 @@ __all__ = [
     "GymEvaluator",
     "IPLLoss",
     "OfflineConfig",
+    "Policy",
     "PreferenceLoss",
     "ScriptedTeacher",
     "TeacherLabels",
@@ -45,6 +47,7 @@ __all__ = [
     "implicit_reward",
     "ipl_preference_loss",
     "linex_loss",
+    "load_policy",
     "make_agent",
     "plackett_luce_loss",
     "preference_loss",
@@ -52,6 +55,7 @@ __all__ = [
     "preset",
     "relabelled",
     "sample_bradley_terry_labels",
+    "save_policy",
     "segment_return",
     "train",
     "train_reward_model",

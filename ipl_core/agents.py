@@ -67,7 +67,7 @@ class Agent(nn.Module):
     @property
     def members(self) -> int:
         """E, the number of independent seeds this agent holds."""
-        return self.actor.log_std.shape[0]
+        return self.actor.members
 
     def target_q(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Q-values of the target critic, (E, num_critics, N), without gradient."""

@@ -66,26 +66,22 @@ def _generators(generators: Sequence[torch.Generator | None] | None, count: int,
 
 
 class EnsembleLinear(nn.Module):
-    """Independent affine maps, one per member of a leading member axis: y[m] = x[m] W[m] + b[m].
+    """Independent affine maps, one per member of a leading member axis: y[m] = x[m] W[m]^T + b[m].
 
-    ``weight`` is (*members, in_dim, out_dim) and ``bias`` (*members, 1, out_dim); the input is
-    (*members, N, in_dim). All members run in one batched matrix product (``torch.baddbmm``), the
-    "vectorised linear layer" of ensemble methods such as SAC-N/EDAC."""
+    ``weight`` is ``(*members, out_dim, in_dim)`` (``nn.Linear``'s layout) and ``bias``
+    ``(*members, 1, out_dim)``; the input is ``(M, N, in_dim)`` with the member axes flattened into
+    M = prod(members). All members run in one batched matrix product (``torch.baddbmm``), the "vectorised
+    linear layer" of ensemble methods such as SAC-N/EDAC."""
 
     def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int) -> None:
         super().__init__()
         self.members, self.in_dim, self.out_dim = tuple(members), in_dim, out_dim
-        self.weight = nn.Parameter(torch.empty(*members, in_dim, out_dim))
+        self.weight = nn.Parameter(torch.empty(*members, out_dim, in_dim))
         self.bias = nn.Parameter(torch.zeros(*members, 1, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[:-2] != self.members or x.shape[-1] != self.in_dim:
-            raise ValueError(f"EnsembleLinear expects input (*{self.members}, N, {self.in_dim}), got "
-                             f"{tuple(x.shape)}")
-        n = x.shape[-2]
-        out = torch.baddbmm(self.bias.reshape(-1, 1, self.out_dim), x.reshape(-1, n, self.in_dim),
-                            self.weight.reshape(-1, self.in_dim, self.out_dim))
-        return out.view(*self.members, n, self.out_dim)
+        return torch.baddbmm(self.bias.reshape(-1, 1, self.out_dim), x,
+                             self.weight.reshape(-1, self.out_dim, self.in_dim).transpose(1, 2))
 
 
 class EnsembleMLP(nn.Module):
@@ -109,17 +105,20 @@ class EnsembleMLP(nn.Module):
         with torch.no_grad():
             for m, generator in enumerate(_generators(generators, count, "EnsembleMLP")):
                 for layer, gain in zip(self.layers, gains, strict=True):
-                    w = torch.empty(layer.out_dim, layer.in_dim)  # nn.Linear's layout, as mlp() draws it
-                    nn.init.orthogonal_(w, gain=gain, generator=generator)
-                    layer.weight.view(count, layer.in_dim, layer.out_dim)[m].copy_(w.T)
+                    weight = layer.weight.view(count, layer.out_dim, layer.in_dim)[m]
+                    nn.init.orthogonal_(weight, gain=gain, generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < last:
-                x = torch.relu_(x)  # in place: the product before it keeps nothing for its backward
-        return x
+        """(*members, N, in_dim) -> (*members, N, out_dim)."""
+        first, last = self.layers[0], self.layers[-1]
+        if x.shape[:-2] != first.members or x.shape[-1] != first.in_dim:
+            raise ValueError(f"EnsembleMLP expects input (*{first.members}, N, {first.in_dim}), got "
+                             f"{tuple(x.shape)}")
+        n = x.shape[-2]
+        x = x.reshape(-1, n, first.in_dim)  # the member axes flattened, once for all layers
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return last(x).view(*first.members, n, last.out_dim)
 
 
 class CriticEnsemble(nn.Module):
@@ -174,6 +173,11 @@ class GaussianActor(nn.Module):
         self.net = EnsembleMLP((members,), obs_dim, act_dim, hidden_dims, hidden_gain=hidden_gain,
                                generators=generators)
         self.log_std = nn.Parameter(torch.zeros(members, 1, act_dim))
+
+    @property
+    def members(self) -> int:
+        """E, the number of members."""
+        return self.log_std.shape[0]
 
     def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The Normal's mean tanh(mlp(s)), (E, N, act_dim), and standard deviation, (E, 1, act_dim)."""

@@ -144,6 +144,45 @@ def inverse_bellman_policy(mdp: MDP, Q: np.ndarray, pi: np.ndarray) -> np.ndarra
     return Q - mdp.gamma * mdp.P @ (mdp.check_policy("pi", pi) * Q).sum(axis=1)
 
 
+def greedy_policy(Q: np.ndarray) -> np.ndarray:
+    """The deterministic policy pi(a|s) = 1[a = argmax_a' Q(s, a')], an (S, A) array; ties: the first."""
+    Q = np.asarray(Q, dtype=np.float64)
+    if Q.ndim != 2 or not np.all(np.isfinite(Q)):
+        raise ValueError(f"Q must be a finite (S, A) array, got shape {Q.shape}")
+    return np.eye(Q.shape[1])[Q.argmax(axis=1)]
+
+
+def policy_return(mdp: MDP, r: np.ndarray, pi: np.ndarray, start: np.ndarray | None = None) -> float:
+    """The true discounted return E_{s0 ~ start}[V^pi_r(s0)] of a policy under reward r (start=None: uniform).
+
+    V^pi(s) = sum_a pi(a|s) Q^pi(s, a), with Q^pi from policy_evaluation (IPL Eq. 3). The chapter
+    "IPL: theory" (book/ipl/theory.ipynb) scores IPL's greedy policy with it.
+    """
+    pi = mdp.check_policy("pi", pi)
+    V = (pi * policy_evaluation(mdp, r, pi)).sum(axis=1)
+    if start is None:
+        return float(V.mean())
+    start = np.asarray(start, dtype=np.float64)
+    if start.shape != (mdp.n_states,) or start.min() < 0 or not np.isclose(start.sum(), 1.0):
+        raise ValueError(f"start must be a distribution over the {mdp.n_states} states, got {start}")
+    return float(start @ V)
+
+
+def optimal_policy(mdp: MDP, r: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+    """A deterministic optimal policy of reward r by exact policy iteration (Sutton & Barto, Sec. 4.3)."""
+    pi = greedy_policy(np.zeros_like(mdp.check("r", r)))
+    for _ in range(max_iter):
+        Q = policy_evaluation(mdp, r, pi)
+        improved = greedy_policy(Q)
+        # keep the current action where it is already greedy up to rounding, so the loop cannot cycle on ties
+        keep = (pi * Q).sum(axis=1) >= Q.max(axis=1) - 1e-12 * max(1.0, np.abs(Q).max())
+        improved[keep] = pi[keep]
+        if np.array_equal(improved, pi):
+            return pi
+        pi = improved
+    raise RuntimeError(f"optimal_policy did not converge in max_iter={max_iter} iterations")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Soft-optimal (KL-regularised, XQL) operators, IPL Section 3.3: the same two chapters
 

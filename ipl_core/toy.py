@@ -8,6 +8,9 @@
   segments drawn uniformly from the episodes and labelled by their ground-truth return (summed over the
   S - 1 transitions the learners score; 0.5 on exact ties). It exercises the algorithms in seconds and
   says nothing about the paper's benchmarks.
+- A 2-D point that should reach the origin (`PointReach`), with a dataset of uniformly random actions
+  (`point_reach_datasets`): a continuous task on which IPL learns a good policy in seconds on a CPU while
+  behaviour cloning of the same data cannot, taught in "IPL in practice" (book/ipl/offline.ipynb).
 """
 
 from __future__ import annotations
@@ -110,17 +113,95 @@ def pendulum_datasets(episodes: int = 12, episode_length: int = 100, num_pairs: 
         np.asarray(obs_l, f32), np.asarray(act_l, f32), np.asarray(next_l, f32), np.asarray(rew_l, f32),
         np.zeros(len(rew_l), f32), np.asarray(timeout_l, f32), source="pendulum-toy",
     )
+    return offline, _return_labelled_pairs(offline, episodes, episode_length, num_pairs, segment_length, rng)
+
+
+def _return_labelled_pairs(offline: OfflineDataset, episodes: int, episode_length: int, num_pairs: int,
+                           segment_length: int, rng: np.random.Generator) -> PreferenceDataset:
+    """Pairs of segments drawn uniformly from equal-length episodes, labelled by their summed true reward."""
+    f32 = np.float32
     starts = rng.integers(0, episode_length - segment_length + 1, size=(num_pairs, 2))
     eps = rng.integers(0, episodes, size=(num_pairs, 2))
     index = (eps * episode_length + starts)[..., None] + np.arange(segment_length)  # (N, 2, S)
     rewards = offline.rewards[index]
     returns = rewards[..., :-1].sum(-1)
     label = np.where(returns[:, 0] > returns[:, 1], 1.0, np.where(returns[:, 0] < returns[:, 1], 0.0, 0.5))
-    preferences = PreferenceDataset(
+    return PreferenceDataset(
         offline.observations[index[:, 0]], offline.observations[index[:, 1]],
         offline.actions[index[:, 0]], offline.actions[index[:, 1]], label.astype(f32),
         reward_1=rewards[:, 0], reward_2=rewards[:, 1],
         terminal_1=np.zeros_like(rewards[:, 0]), terminal_2=np.zeros_like(rewards[:, 1]),
-        source="pendulum-toy",
+        source=offline.source,
     )
-    return offline, preferences
+
+
+class PointReach:
+    """A point in the box [-1, 1]^2 that should reach the origin: a minimal gymnasium-style environment.
+
+    Observation: the position (2-d). Action in [-1, 1]^2: the position moves by ``speed * action`` and is
+    clipped to the box. Reward: minus the distance to the origin after the move. Episodes start uniformly
+    in the box and are cut after ``episode_length`` steps (a time-out, never a terminal).
+    """
+
+    metadata: dict = {"render_modes": []}  # noqa: RUF012 - the attributes gymnasium's vector API reads
+    render_mode = None
+    spec = None
+
+    def __init__(self, episode_length: int = 30, speed: float = 0.1) -> None:
+        import gymnasium as gym
+
+        if episode_length < 1 or not speed > 0:
+            raise ValueError(f"PointReach needs episode_length >= 1 and speed > 0, "
+                             f"got episode_length={episode_length}, speed={speed}")
+        self.episode_length, self.speed = episode_length, speed
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
+        self._position, self._t = np.zeros(2), 0
+        self._rng = np.random.default_rng()
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._position, self._t = self._rng.uniform(-1.0, 1.0, size=2), 0
+        return self._position.copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        action = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        self._position = np.clip(self._position + self.speed * action, -1.0, 1.0)
+        self._t += 1
+        reward = -float(np.linalg.norm(self._position))
+        return self._position.copy(), reward, False, self._t >= self.episode_length, {}
+
+    def close(self) -> None:
+        """Nothing to release; present for the gymnasium interface."""
+
+
+def point_reach_datasets(episodes: int = 40, episode_length: int = 30, num_pairs: int = 200,
+                         segment_length: int = 10, seed: int = 0) -> tuple[OfflineDataset, PreferenceDataset]:
+    """Episodes of uniformly random actions in `PointReach`, and ``num_pairs`` pairs of
+    ``segment_length`` observations labelled by their true return (0.5 on exact ties)."""
+    if segment_length < 2 or segment_length > episode_length:
+        raise ValueError(f"segment_length must lie in [2, episode_length={episode_length}], "
+                         f"got {segment_length}")
+    if episodes < 1 or num_pairs < 1:
+        raise ValueError(f"episodes and num_pairs must be positive, got {episodes} and {num_pairs}")
+    rng = np.random.default_rng(seed)
+    env = PointReach(episode_length)
+    obs_l, act_l, next_l, rew_l, timeout_l = [], [], [], [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed * 10_000 + episode)
+        for t in range(episode_length):
+            action = rng.uniform(-1.0, 1.0, size=2)
+            next_obs, reward, _, _, _ = env.step(action)
+            obs_l.append(obs)
+            act_l.append(action)
+            next_l.append(next_obs)
+            rew_l.append(reward)
+            timeout_l.append(t == episode_length - 1)
+            obs = next_obs
+    f32 = np.float32
+    offline = OfflineDataset(
+        np.asarray(obs_l, f32), np.asarray(act_l, f32), np.asarray(next_l, f32), np.asarray(rew_l, f32),
+        np.zeros(len(rew_l), f32), np.asarray(timeout_l, f32), source="point-reach-toy",
+    )
+    return offline, _return_labelled_pairs(offline, episodes, episode_length, num_pairs, segment_length, rng)

@@ -53,9 +53,9 @@ def test_ensemble_mlp_members_equal_mlps_built_with_their_generators() -> None:
         single = mlp(5, 2, (8, 8), generator=torch.Generator().manual_seed(seed))
         linears = [layer for layer in single if isinstance(layer, torch.nn.Linear)]
         for linear, layer in zip(linears, ensemble.layers, strict=True):
-            torch.testing.assert_close(layer.weight[m].T, linear.weight, rtol=0, atol=0)
+            torch.testing.assert_close(layer.weight[m], linear.weight, rtol=0, atol=0)
         torch.testing.assert_close(out[m], single(x[m]))
-    with pytest.raises(ValueError, match="EnsembleLinear expects"):
+    with pytest.raises(ValueError, match="EnsembleMLP expects"):
         ensemble(torch.zeros(3, 4, 5))
 
 

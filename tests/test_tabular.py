@@ -10,11 +10,14 @@ from ipl_core.tabular import (
     fit_ipl,
     fit_ipl_policy,
     fit_reward,
+    greedy_policy,
     gridworld,
     inverse_bellman,
     inverse_bellman_policy,
     ipl_objective,
+    optimal_policy,
     policy_evaluation,
+    policy_return,
     random_mdp,
     random_preferences,
     reward_objective,
@@ -339,3 +342,37 @@ def test_objective_has_torch_gradient_through_inverse_bellman() -> None:
         grads[index] = (ipl_objective(mdp, prefs, Q + step, 0.2, 0.5)
                         - ipl_objective(mdp, prefs, Q - step, 0.2, 0.5)) / (2 * eps)
     np.testing.assert_allclose(grads, 0.0, atol=1e-8)
+
+
+# --- true returns and optimal policies: closing the loop in book/ipl/theory.ipynb ------------------
+
+
+def test_policy_return_by_hand(two_state: MDP) -> None:
+    # Q_HAND under "always action 1": V = (2, 4)
+    assert policy_return(two_state, R_HAND, PI_ALWAYS_1) == pytest.approx(3.0, abs=1e-12)
+    assert policy_return(two_state, R_HAND, PI_ALWAYS_1, start=np.array([1.0, 0.0])) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="start must be a distribution"):
+        policy_return(two_state, R_HAND, PI_ALWAYS_1, start=np.array([0.5, 0.6]))
+
+
+def test_greedy_policy_by_hand() -> None:
+    np.testing.assert_array_equal(greedy_policy(np.array([[0.0, 1.0], [3.0, 3.0]])), [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="finite"):
+        greedy_policy(np.array([[np.nan, 1.0]]))
+
+
+def test_optimal_policy_by_hand(two_state: MDP) -> None:
+    # r(1, 1) = 3: staying in state 1 is worth 6, so state 0 moves there (0 + 6/2 = 3 > 1 + 3/2)
+    r = np.array([[1.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_array_equal(optimal_policy(two_state, r), PI_ALWAYS_1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_optimal_policy_beats_every_deterministic_policy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mdp, r = random_mdp(3, 2, gamma=0.9, rng=rng), rng.normal(size=(3, 2))
+    V_star = (optimal_policy(mdp, r) * policy_evaluation(mdp, r, optimal_policy(mdp, r))).sum(axis=1)
+    for choice in np.ndindex(2, 2, 2):
+        pi = np.eye(2)[list(choice)]
+        V = (pi * policy_evaluation(mdp, r, pi)).sum(axis=1)
+        assert np.all(V_star >= V - 1e-10)
