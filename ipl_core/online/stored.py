@@ -42,7 +42,7 @@ def stored_cells(study: str, profile: str, results_dir: str | Path) -> pd.DataFr
 
 
 def schedule_table(cells: pd.DataFrame, algorithms: tuple[str, ...], task: str) -> pd.DataFrame:
-    """The :data:`SCHEDULE` settings of ``algorithms`` on ``task`` (one column per algorithm), as run."""
+    """The ``SCHEDULE`` settings of ``algorithms`` on ``task`` (one column per algorithm), as run."""
     chosen = cells[cells["algorithm"].isin(algorithms) & (cells["task"] == task)]
     missing = sorted(set(algorithms) - set(chosen["algorithm"]))
     if missing:
