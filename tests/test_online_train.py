@@ -57,6 +57,30 @@ def test_extra_updates_after_the_critic_reset() -> None:
     assert counts[7][1] - counts[0][1] == 7
 
 
+def test_pretraining_rewards_the_state_of_each_transition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PEBBLE's intrinsic reward of (s, a, s') is the k-NN distance of s (B-Pref), not of s'."""
+    import ipl_core.online.train as train_module
+    from ipl_core.online.replay import ReplayBuffer
+
+    batches, scored = [], []
+    sample, reward = ReplayBuffer.sample, train_module.state_entropy_reward
+
+    def recording_sample(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(sample(self, *args, **kwargs))
+        return batches[-1]
+
+    def recording_reward(points, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scored.append(points)
+        return reward(points, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayBuffer, "sample", recording_sample)
+    monkeypatch.setattr(train_module, "state_entropy_reward", recording_reward)
+    train_online(_cfg("pebble", total_steps=150, eval_interval=150), progress=False)
+    assert len(scored) == 50  # steps 101..150: after the random steps, in pre-training
+    observations = {id(b.obs) for b in batches}
+    assert all(id(points) in observations for points in scored)
+
+
 @pytest.mark.parametrize("algorithm", ["mrn", "ppo"])
 def test_resumed_run_equals_an_uninterrupted_run(algorithm: str, tmp_path: Path) -> None:
     cfg = _cfg(algorithm, checkpoint_interval=300, total_steps=400, ppo_rollout_steps=150)
