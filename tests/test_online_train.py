@@ -81,6 +81,27 @@ def test_pretraining_rewards_the_state_of_each_transition(monkeypatch: pytest.Mo
     assert all(id(points) in observations for points in scored)
 
 
+def test_surf_stores_longer_segments_the_teacher_judges_the_centre(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipl_core.online.train as train_module
+
+    judged, stored = [], []
+    ask, train = train_module.ask_teacher, train_module.train_reward_ensemble_surf
+
+    def recording_ask(teacher, reward_1, reward_2, *args):  # type: ignore[no-untyped-def]
+        judged.append(reward_1.shape[1])
+        return ask(teacher, reward_1, reward_2, *args)
+
+    def recording_train(ensemble, optimizer, data, unlabelled, *args):  # type: ignore[no-untyped-def]
+        stored.append((data.obs_1.shape[1], unlabelled.obs_1.shape[1]))
+        return train(ensemble, optimizer, data, unlabelled, *args)
+
+    monkeypatch.setattr(train_module, "ask_teacher", recording_ask)
+    monkeypatch.setattr(train_module, "train_reward_ensemble_surf", recording_train)
+    cfg = _cfg("surf", total_steps=200, eval_interval=200, surf_window=3)
+    train_online(cfg, progress=False)
+    assert judged == [10] and stored == [(16, 16)]  # segment_length 10 judged, 10 + 2 * 3 stored
+
+
 @pytest.mark.parametrize("algorithm", ["mrn", "ppo"])
 def test_resumed_run_equals_an_uninterrupted_run(algorithm: str, tmp_path: Path) -> None:
     cfg = _cfg(algorithm, checkpoint_interval=300, total_steps=400, ppo_rollout_steps=150)
