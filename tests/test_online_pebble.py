@@ -110,17 +110,15 @@ def test_segments_never_cross_episodes_or_the_write_position() -> None:
     assert np.allclose(seg.next_obs[:, :, 0], seg.obs[:, :, 0] + 1)
 
 
-def test_query_candidates_come_from_the_last_episodes() -> None:
+def test_query_candidates_come_from_the_given_episodes() -> None:
     buffer = _filled_buffer(capacity=100, steps=50, episode_length=10)  # episodes 0..4, times 0..49
     rng = np.random.default_rng(0)
-    recent = buffer.sample_segments(200, 3, rng, recent_episodes=2)
-    assert set(np.unique(recent.obs[:, 0, 0] // 10)) == {3, 4}  # segments of episodes 3 and 4 only
+    recent = buffer.sample_segments(200, 3, rng, episodes=range(2, 4))
+    assert set(np.unique(recent.obs[:, 0, 0] // 10)) == {2, 3}  # segments of episodes 2 and 3 only
     everything = buffer.sample_segments(200, 3, rng)
-    assert everything.obs[:, 0, 0].min() < 30
-    # after the ring wraps, "last" follows the write position: stored times 25..54, episode 5 unfinished
-    wrapped = _filled_buffer(capacity=30, steps=55, episode_length=10)
-    recent = wrapped.sample_segments(200, 3, rng, recent_episodes=2)
-    assert set(np.unique(recent.obs[:, 0, 0] // 10)) == {4, 5}
+    assert set(np.unique(everything.obs[:, 0, 0] // 10)) == {0, 1, 2, 3, 4}
+    with pytest.raises(ValueError, match="no complete segment"):
+        buffer.sample_segments(1, 3, rng, episodes=range(7, 9))
 
 
 def test_teacher_scale() -> None:

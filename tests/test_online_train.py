@@ -81,6 +81,22 @@ def test_pretraining_rewards_the_state_of_each_transition(monkeypatch: pytest.Mo
     assert all(id(points) in observations for points in scored)
 
 
+def test_query_candidates_come_from_the_last_finished_episodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipl_core.online.replay import ReplayBuffer
+
+    asked: list[range | None] = []
+    sample = ReplayBuffer.sample_segments
+
+    def recording(self, n, length, rng, episodes=None):  # type: ignore[no-untyped-def]
+        asked.append(episodes)
+        return sample(self, n, length, rng, episodes)
+
+    monkeypatch.setattr(ReplayBuffer, "sample_segments", recording)
+    train_online(_cfg("pebble", query_episodes=2), progress=False)
+    # rounds at steps 200, 300, 400 of 100-step episodes: episodes 2, 3, 4 have just begun
+    assert asked == [range(0, 2)] * 2 + [range(1, 3)] * 2 + [range(2, 4)] * 2
+
+
 def test_surf_stores_longer_segments_the_teacher_judges_the_centre(monkeypatch: pytest.MonkeyPatch) -> None:
     import ipl_core.online.train as train_module
 

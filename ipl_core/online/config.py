@@ -98,7 +98,8 @@ class OnlineConfig:
     candidate_multiplier: int = 10
     """Candidate pool size as a multiple of the queries of a round."""
     query_episodes: int = 100
-    """Query candidates come from the last this many episodes (B-Pref's ``max_size``); 0: the whole buffer."""
+    """Query candidates come from the last this many finished episodes (B-Pref's ``max_size``); 0: the whole
+    buffer."""
     feedback_budget: int = 100
     """Total preference labels of the run."""
     feedback_per_round: int = 10

@@ -108,18 +108,18 @@ class ReplayBuffer:
         return Segments(self.obs[idx], self.action[idx], self.true_reward[idx], self.next_obs[idx],
                         self.terminated[idx])
 
-    def sample_segments(self, n: int, length: int, rng: np.random.Generator, recent_episodes: int = 0
+    def sample_segments(self, n: int, length: int, rng: np.random.Generator, episodes: range | None = None
                         ) -> Segments:
-        """``n`` segments drawn uniformly (with replacement) among the valid starts; with
-        ``recent_episodes > 0`` only within the last that many episodes stored (the newest counts, even
-        unfinished), as B-Pref, SURF and MRN draw their query candidates."""
+        """``n`` segments drawn uniformly (with replacement) among the valid starts; with ``episodes``, only
+        among those of the episode ids in that range (B-Pref, SURF and MRN draw query candidates from the
+        last 100 finished episodes)."""
         starts = self.valid_segment_starts(length)
-        if recent_episodes > 0 and starts.size > 0:
-            newest = self.episode[(self.position - 1) % self.capacity]
-            starts = starts[self.episode[starts] > newest - recent_episodes]
+        if episodes is not None:
+            ids = self.episode[starts]
+            starts = starts[(ids >= episodes.start) & (ids < episodes.stop)]
         if starts.size == 0:
             raise ValueError(f"the ReplayBuffer holds no complete segment of {length} steps yet "
-                             f"(size {self.size})")
+                             f"(size {self.size}, episodes {episodes})")
         return self.segments(rng.choice(starts, size=n), length)
 
     def state_dict(self) -> dict[str, np.ndarray | int]:

@@ -192,8 +192,10 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
         first = len(prefs) == 0
         method = "uniform" if first else cfg.query_selection  # an untrained model cannot rank candidates
         pool = size if method == "uniform" else size * cfg.candidate_multiplier
-        seg_1 = buffer.sample_segments(pool, stored_length, rng, cfg.query_episodes)
-        seg_2 = buffer.sample_segments(pool, stored_length, rng, cfg.query_episodes)
+        # the last query_episodes finished episodes (``episode`` is the one in progress)
+        recent = range(max(0, episode - cfg.query_episodes), episode) if cfg.query_episodes > 0 else None
+        seg_1 = buffer.sample_segments(pool, stored_length, rng, recent)
+        seg_2 = buffer.sample_segments(pool, stored_length, rng, recent)
         if method == "uniform":
             chosen = np.arange(size)
         else:
@@ -219,8 +221,8 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
                       answers.label[keep])
         if cfg.algorithm == "surf":
             n_u = size * cfg.surf_unlabelled_ratio
-            u_1 = buffer.sample_segments(n_u, stored_length, rng, cfg.query_episodes)
-            u_2 = buffer.sample_segments(n_u, stored_length, rng, cfg.query_episodes)
+            u_1 = buffer.sample_segments(n_u, stored_length, rng, recent)
+            u_2 = buffer.sample_segments(n_u, stored_length, rng, recent)
             unlabelled.add(u_1, u_2, np.full(n_u, np.nan, np.float32))
         row: dict[str, Any] = {"step": step, "kind": "feedback", "feedback": given, "queries": size,
                                "kept": int(keep.sum())}
