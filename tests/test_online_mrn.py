@@ -103,8 +103,8 @@ def _mrn_setup(seed: int = 0):
     from ipl_core.online.sac import SACAgent
 
     torch.manual_seed(seed)
-    cfg = OnlineConfig(hidden_dim=8, hidden_depth=1, gamma=0.9, mrn_outer_weight=0.1, mrn_outer_batch=3,
-                       mrn_inner_lr=0.5)
+    cfg = OnlineConfig(hidden_dim=8, hidden_depth=1, gamma=0.9, mrn_outer_weight=0.1, mrn_outer_batch=0,
+                       feedback_per_round=3, mrn_inner_lr=0.5)  # outer pairs: the last round's 3
     agent = SACAgent(2, 1, cfg)
     ensemble = RewardEnsemble(2, 1, 2, (4,))
     rng = np.random.default_rng(seed)

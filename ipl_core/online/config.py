@@ -123,8 +123,9 @@ class OnlineConfig:
     """Adam learning rate beta of the outer update when ``mrn_outer_optimizer = "separate"`` (MRN Eq. 12)."""
     mrn_outer_weight: float = 0.1
     """Weight of the outer loss (the released code's ``outer_weight``; the MRN text has none, i.e. 1)."""
-    mrn_outer_batch: int = 128
-    """The most recent labelled pairs that score the pseudo-updated critic (MRN Eq. 7)."""
+    mrn_outer_batch: int = 0
+    """The most recent labelled pairs that score the pseudo-updated critic (MRN Eq. 7); 0: one round's
+    worth, ``feedback_per_round``, as the released code."""
     mrn_outer_iters: int = 1
     """Outer updates per bi-level step."""
     # --- SURF ---
@@ -194,7 +195,7 @@ class OnlineConfig:
                     "replay_capacity", "topk", "segment_length", "ensemble_size", "reward_hidden_dim",
                     "reward_hidden_depth", "reward_batch_size", "reward_max_epochs", "candidate_multiplier",
                     "feedback_per_round", "feedback_interval", "return_window", "mrn_interval",
-                    "mrn_outer_batch", "mrn_outer_iters", "surf_unlabelled_ratio", "surf_batch_ratio",
+                    "mrn_outer_iters", "surf_unlabelled_ratio", "surf_batch_ratio",
                     "ipl_pref_batch", "ppo_rollout_steps", "ppo_epochs", "ppo_minibatch", "ppo_hidden_dim",
                     "ppo_hidden_depth",
                     "eval_interval", "eval_episodes", "log_interval")
@@ -203,7 +204,8 @@ class OnlineConfig:
                 raise ValueError(f"OnlineConfig.{name} must be positive, got {getattr(self, name)}")
         non_negative = ("episode_length", "num_seed_steps", "num_unsup_steps", "feedback_budget",
                         "checkpoint_interval", "surf_lambda", "ipl_lambda", "ppo_ent_coef", "ppo_vf_coef",
-                        "reset_update", "query_episodes", "surf_window", "mrn_outer_weight")
+                        "reset_update", "query_episodes", "surf_window", "mrn_outer_weight",
+                        "mrn_outer_batch")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"OnlineConfig.{name} must be >= 0, got {getattr(self, name)}")

@@ -72,11 +72,13 @@ def mrn_update(agent: SACAgent, ensemble: RewardEnsemble, outer_optimizer: torch
 
     On one replay ``batch``: the pseudo-update of the critic (MRN Eq. 9-10); ``cfg.mrn_outer_iters`` outer
     steps of psi by ``outer_optimizer`` on ``cfg.mrn_outer_weight`` times the outer loss of the most recent
-    ``cfg.mrn_outer_batch`` labelled pairs (Eq. 7, 11-12); then the critic's step with the updated reward
-    on the same batch (Eq. 13), the actor's and the temperature's (Eq. 5) and the Polyak target update.
+    ``cfg.mrn_outer_batch`` (0: ``cfg.feedback_per_round``) labelled pairs (Eq. 7, 11-12); then the
+    critic's step with the updated reward on the same batch (Eq. 13), the actor's and the temperature's
+    (Eq. 5) and the Polyak target update.
     """
     target_v = soft_target_value(agent, batch.next_obs, generator)
-    recent = np.arange(max(0, len(data) - cfg.mrn_outer_batch), len(data))
+    count = cfg.mrn_outer_batch or cfg.feedback_per_round
+    recent = np.arange(max(0, len(data) - count), len(data))
     pairs = data.tensors(recent)
     meta: dict[str, float] = {}
     for _ in range(cfg.mrn_outer_iters):
