@@ -87,6 +87,9 @@ def test_ints_are_accepted_for_floats(tmp_path: Path) -> None:
     ("batch_size", 0, "batch_size must be positive"),
     ("critic_lr", float("nan"), "critic_lr must be finite and positive"),
     ("surf_crop", 50, "surf_crop must lie in"),
+    ("surf_window", 2, "at most 2 \\* surf_window"),
+    ("mrn_outer_optimizer", "sgd", "mrn_outer_optimizer must be one of"),
+    ("reset_update", -1, "reset_update must be >= 0"),
 ])
 def test_config_validation(field: str, value: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ipl_core.online.mrn import meta_gradient, meta_loss, pseudo_update
+from ipl_core.online.mrn import meta_gradient, meta_loss, mrn_update, pseudo_update
 from ipl_core.online.pebble import RewardEnsemble
 from ipl_core.online.replay import Batch
 from ipl_core.online.sac import DoubleCritic
@@ -89,3 +89,79 @@ def test_meta_loss_uses_the_first_step_of_each_segment() -> None:
     a = meta_loss(critic, params, obs_1, act_1, obs_2, act_2, label).loss
     b = meta_loss(critic, params, changed[0], act_1, changed[1], act_2, label).loss
     assert np.isclose(a.item(), b.item())
+    # the two heads' cross-entropies are summed, as the released code's outer loss
+    (q1_a, q2_a), (q1_b, q2_b) = critic(obs_1[:, 0], act_1[:, 0]), critic(obs_2[:, 0], act_2[:, 0])
+    heads = [torch.nn.functional.binary_cross_entropy_with_logits(qa - qb, label)
+             for qa, qb in ((q1_a, q1_b), (q2_a, q2_b))]
+    assert np.isclose(a.item(), (heads[0] + heads[1]).item())
+
+
+def _mrn_setup(seed: int = 0):
+    from ipl_core.online.config import OnlineConfig
+    from ipl_core.online.pebble import PreferenceData
+    from ipl_core.online.replay import Segments
+    from ipl_core.online.sac import SACAgent
+
+    torch.manual_seed(seed)
+    cfg = OnlineConfig(hidden_dim=8, hidden_depth=1, gamma=0.9, mrn_outer_weight=0.1, mrn_outer_batch=0,
+                       feedback_per_round=3, mrn_inner_lr=0.5)  # outer pairs: the last round's 3
+    agent = SACAgent(2, 1, cfg)
+    ensemble = RewardEnsemble(2, 1, 2, (4,))
+    rng = np.random.default_rng(seed)
+    data = PreferenceData()
+    for _ in range(2):  # 5 older pairs, then 3 recent ones
+        n = 5 if len(data) == 0 else 3
+        seg = [Segments(rng.normal(size=(n, 3, 2)).astype(np.float32), rng.uniform(-1, 1, (n, 3, 1)).astype(
+            np.float32), np.zeros((n, 3)), rng.normal(size=(n, 3, 2)).astype(np.float32), np.zeros((n, 3)))
+            for _ in range(2)]
+        data.add(seg[0], seg[1], rng.integers(0, 2, n).astype(np.float32))
+    g = torch.Generator().manual_seed(seed)
+    batch = Batch(torch.randn(6, 2, generator=g), torch.rand(6, 1, generator=g) * 2 - 1, torch.zeros(6),
+                  torch.randn(6, 2, generator=g), torch.zeros(6))
+    return cfg, agent, ensemble, data, batch
+
+
+def test_mrn_round_order_weight_and_recent_pairs() -> None:
+    """mrn_update = pseudo-update -> weighted outer step on the 3 newest pairs -> critic step with the
+    updated reward on the same batch (MRN Eq. 13) -> actor and temperature; replayed here step by step."""
+    import copy
+
+    from ipl_core.online.sac import actor_temperature_target_step, bellman_loss, soft_target_value
+
+    cfg, agent, ensemble, data, batch = _mrn_setup()
+    agent_ref, ensemble_ref = copy.deepcopy(agent), copy.deepcopy(ensemble)
+    mrn_update(agent, ensemble, torch.optim.SGD(ensemble.parameters(), lr=0.2), batch, data, cfg,
+               torch.Generator().manual_seed(7))
+
+    g = torch.Generator().manual_seed(7)
+    target_v = soft_target_value(agent_ref, batch.next_obs, g)
+    _, grads = meta_gradient(agent_ref.critic, ensemble_ref, batch, target_v, data.tensors(np.arange(5, 8)),
+                             cfg.mrn_inner_lr, cfg.gamma)
+    _, grads_all = meta_gradient(agent_ref.critic, ensemble_ref, batch, target_v, data.tensors(np.arange(8)),
+                                 cfg.mrn_inner_lr, cfg.gamma)
+    old_reward = ensemble_ref.mean_reward(batch.obs, batch.action).detach()
+    with torch.no_grad():
+        for p, grad in zip(ensemble_ref.parameters(), grads, strict=True):
+            p -= 0.2 * 0.1 * grad  # SGD at lr 0.2 on outer_weight 0.1 times the outer loss
+    for p, q in zip(ensemble.parameters(), ensemble_ref.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-7)
+    assert not all(torch.allclose(a, b) for a, b in zip(grads, grads_all, strict=True))  # recent pairs matter
+    new_reward = ensemble_ref.mean_reward(batch.obs, batch.action).detach()
+    assert not torch.allclose(new_reward, old_reward)
+    loss = bellman_loss(agent_ref.critic, batch, new_reward, target_v, cfg.gamma)
+    agent_ref.critic_opt.zero_grad()
+    loss.backward()
+    agent_ref.critic_opt.step()
+    actor_temperature_target_step(agent_ref, batch.obs, g)
+    for name, p in agent.state_dict().items():
+        assert torch.allclose(p, agent_ref.state_dict()[name], atol=1e-6), name
+
+    # the same round with the reward before the outer step gives another critic: the order matters
+    _, agent_old, _, _, _ = _mrn_setup()
+    loss = bellman_loss(agent_old.critic, batch, old_reward, soft_target_value(
+        agent_old, batch.next_obs, torch.Generator().manual_seed(7)), cfg.gamma)
+    agent_old.critic_opt.zero_grad()
+    loss.backward()
+    agent_old.critic_opt.step()
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(agent_old.critic.parameters(),
+                                                                    agent.critic.parameters(), strict=True))

@@ -60,8 +60,9 @@ def test_select_queries() -> None:
     probs = torch.tensor([[0.5, 0.9, 0.1, 0.5], [0.5, 0.1, 0.1, 0.6]])
     rng = np.random.default_rng(0)
     assert list(select_queries("disagreement", probs, 1, rng)) == [1]
-    # mean P: 0.5, 0.5, 0.1, 0.55; entropy is largest at 0.5 (candidates 0 and 1)
-    assert set(select_queries("entropy", probs, 2, rng)) == {0, 1}
+    # each member's entropy, averaged (B-Pref): ln 2, H(0.9), H(0.1), (ln 2 + H(0.6)) / 2 = 0.693, 0.325,
+    # 0.325, 0.683. The entropy of the mean P would pick {0, 1} instead (mean P of candidate 1 is 0.5).
+    assert set(select_queries("entropy", probs, 2, rng)) == {0, 3}
     uniform = select_queries("uniform", probs, 4, rng)
     assert sorted(uniform) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="query selection"):
@@ -107,6 +108,17 @@ def test_segments_never_cross_episodes_or_the_write_position() -> None:
     seg = buffer.segments(starts, 3)
     assert np.all(np.diff(seg.obs[:, :, 0], axis=1) == 1)
     assert np.allclose(seg.next_obs[:, :, 0], seg.obs[:, :, 0] + 1)
+
+
+def test_query_candidates_come_from_the_given_episodes() -> None:
+    buffer = _filled_buffer(capacity=100, steps=50, episode_length=10)  # episodes 0..4, times 0..49
+    rng = np.random.default_rng(0)
+    recent = buffer.sample_segments(200, 3, rng, episodes=range(2, 4))
+    assert set(np.unique(recent.obs[:, 0, 0] // 10)) == {2, 3}  # segments of episodes 2 and 3 only
+    everything = buffer.sample_segments(200, 3, rng)
+    assert set(np.unique(everything.obs[:, 0, 0] // 10)) == {0, 1, 2, 3, 4}
+    with pytest.raises(ValueError, match="no complete segment"):
+        buffer.sample_segments(1, 3, rng, episodes=range(7, 9))
 
 
 def test_teacher_scale() -> None:

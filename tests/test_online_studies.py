@@ -32,7 +32,7 @@ def test_every_profile_expands_to_valid_configs(study: str, profile: str) -> Non
 @pytest.mark.parametrize("study", ONLINE_STUDIES)
 def test_smoke_cells_are_small(study: str) -> None:
     cells = expand(study, "smoke")
-    assert len(cells) <= 6
+    assert len(cells) <= 12  # two tasks (walker-walk, door-open-v3): each cell takes 5-10 s on one core
     for cell in cells:
         cfg = study_config(**cell.params)
         assert cfg.total_steps <= 1000 and cfg.hidden_dim <= 64 and cfg.batch_size <= 64
@@ -68,7 +68,7 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
 
     from ipl_core.aggregate import CellError, collect_runs
 
-    cells = expand("online", "smoke", algorithm=("pebble", "sac"))
+    cells = expand("online", "smoke", algorithm=("pebble", "sac"), task=("walker-walk",))
     for cell, steps in zip(cells, ([200, 300], []), strict=True):
         folder = tmp_path / "online" / "smoke" / cell.relative_dir
         folder.mkdir(parents=True)
@@ -82,3 +82,26 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
     assert set(rounds["algorithm"]) == {"pebble"} and set(rounds["task"]) == {"walker-walk"}
     with pytest.raises(CellError, match=r"complete cell without episodes\.parquet"):
         collect_runs("online", "smoke", tmp_path, table="episodes", cells=cells)
+
+
+
+def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None:
+    from ipl_core.online.stored import compute_minutes, schedule_table, stored_cells
+
+    for algorithm, per_round, wall in (("pebble", 25, 600.0), ("mrn", None, 900.0)):
+        cell = tmp_path / "online" / "cpu" / f"algorithm={algorithm}" / "seed=0"
+        cell.mkdir(parents=True)
+        config = {"algorithm": algorithm, "task": "walker-walk", "seed": 0, "feedback_per_round": per_round,
+                  "total_steps": 20000, "profile": "cpu", "wall_time_s": wall}
+        (cell / "config.json").write_text(json.dumps(config))
+    cells = stored_cells("online", "cpu", tmp_path)
+    table = schedule_table(cells, ("pebble", "mrn"), "walker-walk")
+    assert table.loc["feedback_per_round", "pebble"] == 25 and table.loc["total_steps", "mrn"] == 20000
+    # None: the task file's 10 per round, enlarged as the notebooks do so that 100 labels fit in 20k steps
+    assert table.loc["feedback_per_round", "mrn"] == 100
+    assert compute_minutes(cells, "walker-walk").to_dict() == {"mrn": 15.0, "pebble": 10.0}
+    with pytest.raises(ValueError, match=r"no run of \['surf'\]"):
+        schedule_table(cells, ("surf",), "walker-walk")
+    (tmp_path / "online" / "cpu" / "algorithm=mrn" / "seed=0" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"config\.json: expected the keys 'task' and 'wall_time_s'"):
+        stored_cells("online", "cpu", tmp_path)

@@ -8,29 +8,26 @@ import torch
 
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.ipl_online import implicit_reward, ipl_critic_loss
-from ipl_core.online.pebble import PreferenceData, RewardEnsemble, train_reward_ensemble
+from ipl_core.online.pebble import PreferenceData, RewardEnsemble
 from ipl_core.online.replay import Batch, Segments
 from ipl_core.online.sac import SACAgent, soft_target_value
-from ipl_core.online.surf import pseudo_label_loss, temporal_crop, train_reward_ensemble_surf
+from ipl_core.online.surf import crop_masks, pseudo_label_loss, surf_iterations, train_reward_ensemble_surf
 
 
-def test_temporal_crop_takes_contiguous_windows_of_one_length() -> None:
-    n, t = 6, 10
-    time = torch.arange(t, dtype=torch.float32)
-    obs = time.view(1, t, 1).expand(n, t, 2).clone()
-    act = time.view(1, t, 1).expand(n, t, 1).clone()
+def test_crop_masks_share_one_length_per_pair_and_start_independently() -> None:
     rng = np.random.default_rng(0)
-    lengths = set()
-    for _ in range(30):
-        o1, a1, o2, _ = temporal_crop(obs, act, obs, act, max_crop=3, rng=rng)
-        assert o1.shape[1] == o2.shape[1] == a1.shape[1] and 7 <= o1.shape[1] <= 10
-        lengths.add(o1.shape[1])
-        for x in (o1[..., 0], o2[..., 0]):
-            assert torch.all(x.diff(dim=1) == 1)  # contiguous
-        assert torch.equal(o1[..., 0], a1[..., 0])  # observations and actions cropped together
-    assert lengths == {7, 8, 9, 10}
-    with pytest.raises(ValueError, match="max_crop"):
-        temporal_crop(obs, act, obs, act, max_crop=10, rng=rng)
+    lengths, moved = set(), False
+    for _ in range(50):
+        m1, m2 = crop_masks(8, stored=14, length=10, crop=3, rng=rng)
+        assert m1.shape == m2.shape == (8, 14)
+        assert torch.equal(m1.sum(1), m2.sum(1))  # one crop length per pair
+        lengths |= set(m1.sum(1).int().tolist())
+        for m in (m1, m2):
+            assert torch.all((m.diff(dim=1) != 0).sum(1) <= 2)  # one contiguous window
+        moved |= not torch.equal(m1, m2)
+    assert lengths == set(range(7, 14)) and moved  # lengths 10 -+ 3; the two starts differ
+    with pytest.raises(ValueError, match="fit in stored segments"):
+        crop_masks(2, stored=12, length=10, crop=3, rng=rng)
 
 
 class _Fixed(torch.nn.Module):
@@ -40,14 +37,41 @@ class _Fixed(torch.nn.Module):
         return obs[..., 0]
 
 
-def test_pseudo_labels_only_above_the_threshold() -> None:
-    obs_1 = torch.tensor([[[5.0]], [[0.1]], [[-5.0]]])  # logits 5, 0.1, -5 against zeros
-    obs_2 = torch.zeros(3, 1, 1)
-    act = torch.zeros(3, 1, 1)
-    loss, used = pseudo_label_loss(_Fixed(), obs_1, act, obs_2, act, tau=0.9)
-    assert used == pytest.approx(2 / 3)
-    expected = 2 * torch.nn.functional.softplus(torch.tensor(-5.0)) / 3  # confident pairs, own labels
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+def test_pseudo_labels_come_from_the_full_window_and_the_loss_from_an_independent_crop() -> None:
+    """Hand-computed: stored segments of 4 steps, the teacher's window the central 2 (window 1)."""
+    obs_1 = torch.tensor([[0.0, 3.0, 3.0, -10.0], [0.0, 0.1, 0.0, 0.0]]).unsqueeze(-1)
+    obs_2 = torch.zeros(2, 4, 1)
+    act = torch.zeros(2, 4, 1)
+    # pair 0: central sums 6 vs 0, P = sigmoid(6) = 0.9975 >= tau: pseudo-label "segment 1 preferred".
+    # pair 1: central sums 0.1 vs 0, P = 0.525 < tau: not used.
+    masks = (torch.tensor([[0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]]),
+             torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]))
+    loss, used = pseudo_label_loss(_Fixed(), obs_1, act, obs_2, act, tau=0.9, window=1, masks=masks)
+    assert used == pytest.approx(0.5)
+    # the crop of pair 0 sums 3 - 10 = -7 against 0: cross-entropy of logit -7 with label 1 = log(1 + e^7),
+    # averaged over both pairs. Labelling the crop itself would have given label 0 and log(1 + e^-7).
+    expected = float(np.log1p(np.exp(7.0))) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_surf_trains_a_fixed_number_of_iterations() -> None:
+    assert surf_iterations(labels=30, epochs=50, batch_size=128) == 12  # ceil(50 * 30 / 128)
+
+    class Counting(torch.optim.Adam):
+        steps = 0
+
+        def step(self, closure=None):  # type: ignore[no-untyped-def]
+            Counting.steps += 1
+            return super().step(closure)
+
+    ensemble = RewardEnsemble(2, 1, 2, (8,))
+    result = train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters(), lr=1e-3), _reward_data(0),
+                                        _reward_data(1), 8, 3, segment_length=4, window=1, crop=1, tau=0.9,
+                                        weight=1.0, batch_ratio=2, rng=np.random.default_rng(0))
+    assert result.epochs == Counting.steps == 12  # ceil(3 * 32 / 8), whatever the accuracy
+    with pytest.raises(ValueError, match="segment_length \\+ 2 window = 8"):
+        train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters()), _reward_data(0),
+                                   _reward_data(1), 8, 3, 6, 1, 1, 0.9, 1.0, 2, np.random.default_rng(0))
 
 
 def test_implicit_reward_is_q_minus_discounted_target_value() -> None:
@@ -97,24 +121,15 @@ def _reward_data(seed: int) -> PreferenceData:
     return data
 
 
-def _train(surf: bool, weight: float, max_crop: int) -> list[torch.Tensor]:
-    torch.manual_seed(0)
-    ensemble = RewardEnsemble(2, 1, 2, (16,))
-    optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-2)
-    rng = np.random.default_rng(1)
-    if surf:
-        train_reward_ensemble_surf(ensemble, optimizer, _reward_data(0), _reward_data(1), 8, 3, 1.1, max_crop,
-                                   tau=0.0, weight=weight, batch_ratio=2, rng=rng)
-    else:
-        train_reward_ensemble(ensemble, optimizer, _reward_data(0), 8, 3, 1.1, rng)
-    return [p.detach().clone() for p in ensemble.parameters()]
+def test_surf_reward_training_uses_both_losses() -> None:
+    def train(weight: float, crop: int) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        ensemble = RewardEnsemble(2, 1, 2, (16,))
+        optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-2)
+        train_reward_ensemble_surf(ensemble, optimizer, _reward_data(0), _reward_data(1), 8, 3, 4, 1, crop,
+                                   tau=0.0, weight=weight, batch_ratio=2, rng=np.random.default_rng(1))
+        return [p.detach().clone() for p in ensemble.parameters()]
 
-
-def test_surf_reward_training_is_pebbles_plus_cropping_and_pseudo_labels() -> None:
-    pebble = _train(surf=False, weight=0.0, max_crop=0)
-    same = _train(surf=True, weight=0.0, max_crop=0)  # no crop, no pseudo-labels: PEBBLE's update exactly
-    assert all(torch.equal(a, b) for a, b in zip(pebble, same, strict=True))
-    pseudo = _train(surf=True, weight=1.0, max_crop=0)
-    cropped = _train(surf=True, weight=0.0, max_crop=3)
-    assert not all(torch.equal(a, b) for a, b in zip(pebble, pseudo, strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(pebble, cropped, strict=True))
+    plain = train(0.0, 0)
+    for other in (train(1.0, 0), train(0.0, 2)):  # pseudo-labels, cropping: each changes the update
+        assert not all(torch.equal(a, b) for a, b in zip(plain, other, strict=True))

@@ -45,6 +45,79 @@ def test_every_algorithm_runs_and_logs(algorithm: str, tmp_path: Path) -> None:
         assert np.isfinite(meta["meta_grad_norm"]).all()
 
 
+def test_extra_updates_after_the_critic_reset() -> None:
+    """At the end of pre-training the reset critic takes ``reset_update`` SAC updates in place of one."""
+    counts: dict[int, list[int]] = {0: [], 7: []}
+    for extra, seen in counts.items():
+        cfg = _cfg("pebble", reset_update=extra, total_steps=300, eval_interval=150)
+        run = train_online(cfg, progress=False,
+                           on_evaluation=lambda step, res, agent, buf, seen=seen: seen.append(agent.updates))
+        assert "reset" in set(run.updates["phase"])
+    assert counts[0][0] == counts[7][0]  # step 150: before the end of pre-training (step 200)
+    assert counts[7][1] - counts[0][1] == 7
+
+
+def test_pretraining_rewards_the_state_of_each_transition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PEBBLE's intrinsic reward of (s, a, s') is the k-NN distance of s (B-Pref), not of s'."""
+    import ipl_core.online.train as train_module
+    from ipl_core.online.replay import ReplayBuffer
+
+    batches, scored = [], []
+    sample, reward = ReplayBuffer.sample, train_module.state_entropy_reward
+
+    def recording_sample(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(sample(self, *args, **kwargs))
+        return batches[-1]
+
+    def recording_reward(points, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scored.append(points)
+        return reward(points, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayBuffer, "sample", recording_sample)
+    monkeypatch.setattr(train_module, "state_entropy_reward", recording_reward)
+    train_online(_cfg("pebble", total_steps=150, eval_interval=150), progress=False)
+    assert len(scored) == 50  # steps 101..150: after the random steps, in pre-training
+    observations = {id(b.obs) for b in batches}
+    assert all(id(points) in observations for points in scored)
+
+
+def test_query_candidates_come_from_the_last_finished_episodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipl_core.online.replay import ReplayBuffer
+
+    asked: list[range | None] = []
+    sample = ReplayBuffer.sample_segments
+
+    def recording(self, n, length, rng, episodes=None):  # type: ignore[no-untyped-def]
+        asked.append(episodes)
+        return sample(self, n, length, rng, episodes)
+
+    monkeypatch.setattr(ReplayBuffer, "sample_segments", recording)
+    train_online(_cfg("pebble", query_episodes=2), progress=False)
+    # rounds at steps 200, 300, 400 of 100-step episodes: episodes 2, 3, 4 have just begun
+    assert asked == [range(0, 2)] * 2 + [range(1, 3)] * 2 + [range(2, 4)] * 2
+
+
+def test_surf_stores_longer_segments_the_teacher_judges_the_centre(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipl_core.online.train as train_module
+
+    judged, stored = [], []
+    ask, train = train_module.ask_teacher, train_module.train_reward_ensemble_surf
+
+    def recording_ask(teacher, reward_1, reward_2, *args):  # type: ignore[no-untyped-def]
+        judged.append(reward_1.shape[1])
+        return ask(teacher, reward_1, reward_2, *args)
+
+    def recording_train(ensemble, optimizer, data, unlabelled, *args):  # type: ignore[no-untyped-def]
+        stored.append((data.obs_1.shape[1], unlabelled.obs_1.shape[1]))
+        return train(ensemble, optimizer, data, unlabelled, *args)
+
+    monkeypatch.setattr(train_module, "ask_teacher", recording_ask)
+    monkeypatch.setattr(train_module, "train_reward_ensemble_surf", recording_train)
+    cfg = _cfg("surf", total_steps=200, eval_interval=200, surf_window=3)
+    train_online(cfg, progress=False)
+    assert judged == [10] and stored == [(16, 16)]  # segment_length 10 judged, 10 + 2 * 3 stored
+
+
 @pytest.mark.parametrize("algorithm", ["mrn", "ppo"])
 def test_resumed_run_equals_an_uninterrupted_run(algorithm: str, tmp_path: Path) -> None:
     cfg = _cfg(algorithm, checkpoint_interval=300, total_steps=400, ppo_rollout_steps=150)

@@ -19,6 +19,7 @@ from typing import Any
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "online"
 ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl", "ppo")
 QUERY_SELECTIONS = ("uniform", "disagreement", "entropy")
+MRN_OUTER_OPTIMIZERS = ("reward", "separate")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class OnlineConfig:
     """Steps of unsupervised pre-training on the state-entropy reward after the random steps."""
     topk: int = 5
     """k of the k-nearest-neighbour state-entropy estimate."""
+    reset_update: int = 100
+    """SAC updates right after the critic is reset at the end of pre-training (B-Pref ``reset_update``)."""
     # --- PEBBLE: reward learning and queries ---
     segment_length: int = 50
     """Steps per queried segment."""
@@ -84,15 +87,19 @@ class OnlineConfig:
     reward_lr: float = 3e-4
     """Adam learning rate of the reward ensemble."""
     reward_batch_size: int = 128
-    """Labelled pairs per reward-model minibatch."""
+    """Labelled pairs per reward-model minibatch (B-Pref's hard-coded ``train_batch_size``)."""
     reward_max_epochs: int = 50
-    """Most passes over the labelled pairs per feedback round."""
+    """Most passes over the labelled pairs per feedback round (B-Pref ``reward_update``); SURF trains a
+    fixed ``ceil(reward_max_epochs * labels / reward_batch_size)`` minibatch iterations instead."""
     reward_acc_stop: float = 0.97
     """Stop reward training once the ensemble's mean training accuracy exceeds this."""
     query_selection: str = "disagreement"
     """How queries are chosen from the candidate pool: uniform, disagreement or entropy."""
     candidate_multiplier: int = 10
     """Candidate pool size as a multiple of the queries of a round."""
+    query_episodes: int = 100
+    """Query candidates come from the last this many finished episodes (B-Pref's ``max_size``); 0: the whole
+    buffer."""
     feedback_budget: int = 100
     """Total preference labels of the run."""
     feedback_per_round: int = 10
@@ -108,10 +115,17 @@ class OnlineConfig:
     """Environment steps between bi-level updates (N of MRN Sec. 5.1)."""
     mrn_inner_lr: float = 5e-4
     """Learning rate of the pseudo-update of the critic (alpha of MRN Eq. 10)."""
+    mrn_outer_optimizer: str = "reward"
+    """``reward``: the outer step uses the reward model's own Adam (lr ``reward_lr``, moments shared with
+    supervised training), as the released code; ``separate``: its own Adam at ``mrn_outer_lr`` (MRN Eq. 12's
+    separate rate beta)."""
     mrn_outer_lr: float = 3e-4
-    """Adam learning rate of the outer (meta) update of the reward (beta of MRN Eq. 12)."""
-    mrn_outer_batch: int = 128
-    """Labelled pairs per outer update."""
+    """Adam learning rate beta of the outer update when ``mrn_outer_optimizer = "separate"`` (MRN Eq. 12)."""
+    mrn_outer_weight: float = 0.1
+    """Weight of the outer loss (the released code's ``outer_weight``; the MRN text has none, i.e. 1)."""
+    mrn_outer_batch: int = 0
+    """The most recent labelled pairs that score the pseudo-updated critic (MRN Eq. 7); 0: one round's
+    worth, ``feedback_per_round``, as the released code."""
     mrn_outer_iters: int = 1
     """Outer updates per bi-level step."""
     # --- SURF ---
@@ -123,8 +137,11 @@ class OnlineConfig:
     """Unlabelled pairs stored per labelled pair of a round."""
     surf_batch_ratio: int = 1
     """Unlabelled pairs per labelled pair in a reward minibatch (SURF's mu)."""
+    surf_window: int = 5
+    """SURF stores segments of segment_length + 2 surf_window steps; the teacher judges the central
+    segment_length (the released code's ``dataaug_window``)."""
     surf_crop: int = 5
-    """Temporal cropping: crops are segment_length - surf_crop .. segment_length steps long."""
+    """Temporal cropping: each pair's crop length is drawn in segment_length -+ surf_crop (``crop_range``)."""
     # --- IPL online (IPL Eq. 4-6) ---
     ipl_lambda: float = 0.5
     """Weight of the L2 regulariser on implicit rewards (lambda of IPL Eq. 6)."""
@@ -178,7 +195,7 @@ class OnlineConfig:
                     "replay_capacity", "topk", "segment_length", "ensemble_size", "reward_hidden_dim",
                     "reward_hidden_depth", "reward_batch_size", "reward_max_epochs", "candidate_multiplier",
                     "feedback_per_round", "feedback_interval", "return_window", "mrn_interval",
-                    "mrn_outer_batch", "mrn_outer_iters", "surf_unlabelled_ratio", "surf_batch_ratio",
+                    "mrn_outer_iters", "surf_unlabelled_ratio", "surf_batch_ratio",
                     "ipl_pref_batch", "ppo_rollout_steps", "ppo_epochs", "ppo_minibatch", "ppo_hidden_dim",
                     "ppo_hidden_depth",
                     "eval_interval", "eval_episodes", "log_interval")
@@ -186,7 +203,9 @@ class OnlineConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"OnlineConfig.{name} must be positive, got {getattr(self, name)}")
         non_negative = ("episode_length", "num_seed_steps", "num_unsup_steps", "feedback_budget",
-                        "checkpoint_interval", "surf_lambda", "ipl_lambda", "ppo_ent_coef", "ppo_vf_coef")
+                        "checkpoint_interval", "surf_lambda", "ipl_lambda", "ppo_ent_coef", "ppo_vf_coef",
+                        "reset_update", "query_episodes", "surf_window", "mrn_outer_weight",
+                        "mrn_outer_batch")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"OnlineConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -202,9 +221,14 @@ class OnlineConfig:
             raise ValueError(
                 f"OnlineConfig.log_std_min ({self.log_std_min}) must be below "
                 f"log_std_max ({self.log_std_max})")
-        if not 0 <= self.surf_crop < self.segment_length:
+        if self.mrn_outer_optimizer not in MRN_OUTER_OPTIMIZERS:
+            raise ValueError(f"OnlineConfig.mrn_outer_optimizer must be one of {MRN_OUTER_OPTIMIZERS}, "
+                             f"got {self.mrn_outer_optimizer!r}")
+        if not 0 <= self.surf_crop < self.segment_length or self.surf_crop > 2 * self.surf_window:
             raise ValueError(
-                f"OnlineConfig.surf_crop must lie in [0, segment_length), got {self.surf_crop}")
+                "OnlineConfig.surf_crop must lie in [0, segment_length) and be at most 2 * surf_window "
+                f"(crops must fit in the stored segment), got surf_crop={self.surf_crop}, "
+                f"segment_length={self.segment_length}, surf_window={self.surf_window}")
         if self.replay_capacity < self.segment_length:
             raise ValueError("OnlineConfig.replay_capacity must hold at least one segment "
                              f"({self.segment_length} steps), got {self.replay_capacity}")

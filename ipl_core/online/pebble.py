@@ -9,7 +9,7 @@ scripted teachers" (book/online/pebble.ipynb).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -68,10 +68,11 @@ def knn_distance(points: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 
     return torch.cat(out)
 
 
-def state_entropy_reward(next_obs: torch.Tensor, pool: torch.Tensor, k: int, stats: RunningMeanStd
+def state_entropy_reward(obs: torch.Tensor, pool: torch.Tensor, k: int, stats: RunningMeanStd
                          ) -> torch.Tensor:
-    """PEBBLE's intrinsic reward: the k-NN distance of s' in the buffer, divided by its running std."""
-    distance = knn_distance(next_obs, pool, k)
+    """PEBBLE's intrinsic reward of a transition (s, a, s'): the k-NN distance of s in the buffer, divided
+    by its running std (PEBBLE Eq. 3 writes log(c + distance); the released B-Pref code uses the distance)."""
+    distance = knn_distance(obs, pool, k)
     stats.update(distance.numpy())
     return distance / max(stats.std, 1e-8)
 
@@ -162,7 +163,8 @@ def select_queries(method: str, probabilities: torch.Tensor, n: int, rng: np.ran
     """Indices of the ``n`` candidates to ask about, from member probabilities (M, N).
 
     ``uniform``: a random subset; ``disagreement``: largest std of P across members; ``entropy``: largest
-    binary entropy of the ensemble-mean P (closest to a coin flip).
+    binary entropy of P, averaged over the members (B-Pref's ``get_entropy``; the entropy of the mean P
+    would also count the members' disagreement).
     """
     count = probabilities.shape[1]
     if n > count:
@@ -172,8 +174,8 @@ def select_queries(method: str, probabilities: torch.Tensor, n: int, rng: np.ran
     if method == "disagreement":
         score = probabilities.std(0)
     elif method == "entropy":
-        p = probabilities.mean(0).clamp(1e-7, 1 - 1e-7)
-        score = -(p * p.log() + (1 - p) * (1 - p).log())
+        p = probabilities.clamp(1e-7, 1 - 1e-7)
+        score = -(p * p.log() + (1 - p) * (1 - p).log()).mean(0)
     else:
         raise ValueError(f"query selection must be 'uniform', 'disagreement' or 'entropy', got {method!r}")
     return torch.argsort(score, descending=True)[:n].numpy()
@@ -231,22 +233,11 @@ def member_loss(member: torch.nn.Module, obs_1: torch.Tensor, act_1: torch.Tenso
     return preference_loss(member(obs_1, act_1).sum(-1), member(obs_2, act_2).sum(-1), label)
 
 
-PairTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-"""``(obs_1, act_1, obs_2, act_2)`` of a batch of segment pairs."""
-
-
 def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optimizer, data: PreferenceData,
-                          batch_size: int, max_epochs: int, acc_stop: float, rng: np.random.Generator,
-                          augment: Callable[[PairTensors], PairTensors] | None = None,
-                          extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None
+                          batch_size: int, max_epochs: int, acc_stop: float, rng: np.random.Generator
                           ) -> RewardTraining:
     """PEBBLE's reward update: epochs over the labels (each member its own shuffle) until the mean
-    training accuracy of the members exceeds ``acc_stop`` or ``max_epochs`` is reached.
-
-    ``augment`` transforms each member's labelled batch before its loss, and ``extra_loss(member)`` is
-    added to each member's loss: SURF (:func:`~ipl_core.online.surf.train_reward_ensemble_surf`) uses
-    both, for temporal cropping and its pseudo-label loss.
-    """
+    training accuracy of the members exceeds ``acc_stop`` or ``max_epochs`` is reached."""
     n, members = len(data), len(ensemble.members)
     if n == 0:
         raise ValueError("train_reward_ensemble needs at least one labelled pair")
@@ -260,15 +251,10 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optim
             total = torch.zeros(())
             count = min(batch_size, n - start)
             for m, member in enumerate(ensemble.members):
-                *pairs, label = data.tensors(orders[m][start:start + batch_size])
-                if augment is not None:
-                    pairs = augment(tuple(pairs))
-                result = member_loss(member, *pairs, label)
+                result = member_loss(member, *data.tensors(orders[m][start:start + batch_size]))
                 total = total + result.loss
                 loss_sum += result.loss.item() * count
                 acc_sum += 0.0 if result.accuracy.isnan() else result.accuracy.item() * count
-                if extra_loss is not None:
-                    total = total + extra_loss(member)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()

@@ -108,12 +108,18 @@ class ReplayBuffer:
         return Segments(self.obs[idx], self.action[idx], self.true_reward[idx], self.next_obs[idx],
                         self.terminated[idx])
 
-    def sample_segments(self, n: int, length: int, rng: np.random.Generator) -> Segments:
-        """``n`` segments drawn uniformly (with replacement) among the valid starts."""
+    def sample_segments(self, n: int, length: int, rng: np.random.Generator, episodes: range | None = None
+                        ) -> Segments:
+        """``n`` segments drawn uniformly (with replacement) among the valid starts; with ``episodes``, only
+        among those of the episode ids in that range (B-Pref, SURF and MRN draw query candidates from the
+        last 100 finished episodes)."""
         starts = self.valid_segment_starts(length)
+        if episodes is not None:
+            ids = self.episode[starts]
+            starts = starts[(ids >= episodes.start) & (ids < episodes.stop)]
         if starts.size == 0:
             raise ValueError(f"the ReplayBuffer holds no complete segment of {length} steps yet "
-                             f"(size {self.size})")
+                             f"(size {self.size}, episodes {episodes})")
         return self.segments(rng.choice(starts, size=n), length)
 
     def state_dict(self) -> dict[str, np.ndarray | int]:

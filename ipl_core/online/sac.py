@@ -180,7 +180,10 @@ class Evaluation(NamedTuple):
     success: float
     """Share of episodes with any ``info["success"]`` (MetaWorld; 0 elsewhere)."""
     q_mc_mse: float
-    """Mean over visited (s, a) of (value estimate - discounted Monte-Carlo return)^2 (MRN Table 1)."""
+    """Mean over visited (s, a) of (value estimate - discounted Monte-Carlo return)^2 (MRN Table 1). SAC's
+    soft Q includes the discounted entropy bonus of later steps and, for a learned reward, that reward's
+    scale; the Monte-Carlo return of the deterministic evaluation has neither, so this measures the critic
+    together with both."""
 
 
 def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:

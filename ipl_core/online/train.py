@@ -2,12 +2,13 @@
 
 Per environment step: act (random for the first ``num_seed_steps``), store the transition, run a feedback
 round when the schedule says so (query selection, the scripted teacher, reward training, relabelling),
-then one agent update: SAC on the state-entropy reward during pre-training, afterwards SAC on the learned
-reward (PEBBLE, SURF, MRN), IPL's critic update, or SAC on the ground truth (``sac``); MRN adds its
-bi-level step every ``mrn_interval`` steps while feedback remains. It logs per-episode return and success,
-evaluations with the Q-vs-Monte-Carlo MSE of MRN Table 1, feedback rounds and update metrics, writes them
-atomically under ``out_dir`` and resumes from its last checkpoint. Taught in the chapter "PEBBLE and
-scripted teachers" (book/online/pebble.ipynb).
+then one agent update: SAC on the state-entropy reward of s during pre-training, ``reset_update`` SAC
+updates of the reset critic when pre-training ends, afterwards SAC on the learned reward (PEBBLE, SURF,
+MRN), IPL's critic update, or SAC on the ground truth (``sac``); every ``mrn_interval`` steps while
+feedback remains, MRN's bi-level round takes the place of that step's SAC update. It logs per-episode
+return and success, evaluations with the Q-vs-Monte-Carlo MSE of MRN Table 1, feedback rounds and update
+metrics, writes them atomically under ``out_dir`` and resumes from its last checkpoint. Taught in the
+chapter "PEBBLE and scripted teachers" (book/online/pebble.ipynb).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, rollout: dict[str, list
     next_obs = np.asarray(rollout["next_obs"], np.float32)
     if global_step <= cfg.learning_starts:
         pool = torch.as_tensor(buffer.obs[: buffer.size])
-        rewards = state_entropy_reward(torch.as_tensor(next_obs), pool, cfg.topk, entropy_stats).numpy()
+        rewards = state_entropy_reward(torch.as_tensor(obs), pool, cfg.topk, entropy_stats).numpy()
         phase = "unsupervised"
     else:
         rewards, phase = ensemble.relabel_fn(obs, np.clip(action, -1.0, 1.0)), "ppo"
@@ -133,7 +134,9 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
     rollout: dict[str, list] = {k: [] for k in ("obs", "action", "logp", "value", "next_obs", "terminated",
                                                 "end")}
     reward_opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.reward_lr) if ensemble else None
-    meta_opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.mrn_outer_lr) if ensemble else None
+    meta_opt = reward_opt  # MRN's outer step: the reward model's own Adam, as the released code
+    if ensemble is not None and cfg.mrn_outer_optimizer == "separate":
+        meta_opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.mrn_outer_lr)
     buffer = ReplayBuffer(obs_dim, act_dim, cfg.replay_capacity)
     prefs, unlabelled, entropy_stats = PreferenceData(), PreferenceData(), RunningMeanStd()
     schedule = FeedbackSchedule(cfg.learning_starts, cfg.feedback_interval, cfg.feedback_per_round,
@@ -181,13 +184,18 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
             return 0.0  # IPL has no reward model, PPO scores its rollouts itself: nothing reads this column
         return float(ensemble.relabel_fn(obs[None], action[None])[0])
 
+    window = cfg.surf_window if cfg.algorithm == "surf" else 0
+    stored_length = cfg.segment_length + 2 * window
+
     def feedback_round(step: int, size: int) -> None:
         nonlocal given
         first = len(prefs) == 0
         method = "uniform" if first else cfg.query_selection  # an untrained model cannot rank candidates
         pool = size if method == "uniform" else size * cfg.candidate_multiplier
-        seg_1 = buffer.sample_segments(pool, cfg.segment_length, rng)
-        seg_2 = buffer.sample_segments(pool, cfg.segment_length, rng)
+        # the last query_episodes finished episodes (``episode`` is the one in progress)
+        recent = range(max(0, episode - cfg.query_episodes), episode) if cfg.query_episodes > 0 else None
+        seg_1 = buffer.sample_segments(pool, stored_length, rng, recent)
+        seg_2 = buffer.sample_segments(pool, stored_length, rng, recent)
         if method == "uniform":
             chosen = np.arange(size)
         else:
@@ -204,7 +212,8 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
         pick_2 = type(seg_2)(*(x[chosen] for x in seg_2))
         scale = teacher_scale(list(recent_returns), cfg.segment_length,
                               int(np.mean(recent_lengths)) if recent_lengths else cfg.segment_length)
-        answers = ask_teacher(teacher, pick_1.true_reward, pick_2.true_reward, rng, scale)
+        judged_1, judged_2 = (x.true_reward[:, window:stored_length - window] for x in (pick_1, pick_2))
+        answers = ask_teacher(teacher, judged_1, judged_2, rng, scale)  # SURF: the central segment_length
         keep = answers.keep
         given += size
         if keep.any():
@@ -212,12 +221,12 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
                       answers.label[keep])
         if cfg.algorithm == "surf":
             n_u = size * cfg.surf_unlabelled_ratio
-            u_1 = buffer.sample_segments(n_u, cfg.segment_length, rng)
-            u_2 = buffer.sample_segments(n_u, cfg.segment_length, rng)
+            u_1 = buffer.sample_segments(n_u, stored_length, rng, recent)
+            u_2 = buffer.sample_segments(n_u, stored_length, rng, recent)
             unlabelled.add(u_1, u_2, np.full(n_u, np.nan, np.float32))
         row: dict[str, Any] = {"step": step, "kind": "feedback", "feedback": given, "queries": size,
                                "kept": int(keep.sum())}
-        true_1, true_2 = pick_1.true_reward.sum(1), pick_2.true_reward.sum(1)
+        true_1, true_2 = judged_1.sum(1), judged_2.sum(1)
         strict = answers.label[keep] != 0.5
         agree = ((true_1 > true_2)[keep] == (answers.label[keep] > 0.5))[strict]
         row["label_accuracy"] = float(agree.mean()) if strict.any() else float("nan")
@@ -225,8 +234,8 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
             if cfg.algorithm == "surf":
                 result = train_reward_ensemble_surf(
                     ensemble, reward_opt, prefs, unlabelled, cfg.reward_batch_size,  # type: ignore[arg-type]
-                    cfg.reward_max_epochs, cfg.reward_acc_stop, cfg.surf_crop, cfg.surf_tau, cfg.surf_lambda,
-                    cfg.surf_batch_ratio, rng)
+                    cfg.reward_max_epochs, cfg.segment_length, cfg.surf_window, cfg.surf_crop, cfg.surf_tau,
+                    cfg.surf_lambda, cfg.surf_batch_ratio, rng)
             else:
                 result = train_reward_ensemble(ensemble, reward_opt, prefs, cfg.reward_batch_size,  # type: ignore[arg-type]
                                                cfg.reward_max_epochs, cfg.reward_acc_stop, rng)
@@ -309,19 +318,24 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
             batch = buffer.sample(cfg.batch_size, rng)
             if cfg.algorithm != "sac" and global_step < cfg.learning_starts:
                 pool = torch.as_tensor(buffer.obs[: buffer.size])
-                intrinsic = state_entropy_reward(batch.next_obs, pool, cfg.topk, entropy_stats)
+                intrinsic = state_entropy_reward(batch.obs, pool, cfg.topk, entropy_stats)
                 metrics, phase = sac_update(agent, batch, generator, reward=intrinsic), "unsupervised"
             elif cfg.algorithm == "ipl":
                 if len(prefs) > 0:
                     metrics, phase = ipl_update(agent, batch, prefs, rng, generator), "ipl"
+            elif cfg.algorithm != "sac" and global_step == cfg.learning_starts:
+                for _ in range(cfg.reset_update):  # PEBBLE: the reset critic catches up (B-Pref reset_update)
+                    metrics = sac_update(agent, buffer.sample(cfg.batch_size, rng), generator)
+                phase = "reset"
+            elif (cfg.algorithm == "mrn" and global_step % cfg.mrn_interval == 0 and len(prefs) > 0
+                  and given < cfg.feedback_budget):
+                metrics = mrn_update(agent, ensemble, meta_opt, batch, prefs, cfg, generator)  # type: ignore[arg-type]
+                buffer.relabel(ensemble.relabel_fn)  # type: ignore[union-attr]
+                tables["rounds"].append({"step": global_step, "kind": "meta", "feedback": given,
+                                         **{k: v for k, v in metrics.items() if k.startswith("meta_")}})
+                phase = "sac"
             else:
                 metrics, phase = sac_update(agent, batch, generator), "sac"
-            bilevel_due = global_step > cfg.learning_starts and global_step % cfg.mrn_interval == 0
-            if cfg.algorithm == "mrn" and bilevel_due and len(prefs) > 0 and given < cfg.feedback_budget:
-                meta_batch = buffer.sample(cfg.batch_size, rng)
-                meta = mrn_update(agent, ensemble, meta_opt, meta_batch, prefs, cfg, rng, generator)  # type: ignore[arg-type]
-                buffer.relabel(ensemble.relabel_fn)  # type: ignore[union-attr]
-                tables["rounds"].append({"step": global_step, "kind": "meta", "feedback": given, **meta})
         if metrics and (global_step % cfg.log_interval == 0 or phase != logged_phase):
             tables["updates"].append({"step": global_step, "phase": phase, **metrics})
             logged_phase = phase
