@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,19 @@ def summarize(runs: pd.DataFrame, keys: list[str], metrics: list[str], step: str
     return pd.DataFrame(rows)
 
 
-def _run_info(study: str, profile: str, runs: pd.DataFrame, configs: list[dict]) -> RunInfo:
+def _finished(configs: list[dict], stored: Path) -> str:
+    """When the run finished: the last cell's time, else (cells made before cells recorded it) the time the
+    stored run.json gives, so that re-summarising old cells does not date them anew."""
+    times = [c["finished"] for c in configs if "finished" in c]
+    if times:
+        return max(times)
+    try:
+        return json.loads(stored.read_text())["finished"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _run_info(study: str, profile: str, runs: pd.DataFrame, configs: list[dict], stored: Path) -> RunInfo:
     settings = get_study(study).settings[profile]
     steps = settings.get("steps", settings.get("total_steps"))
     if steps is None and "step" in runs:  # left to the task's TOML (online studies at `full`): the runs say
@@ -150,6 +163,7 @@ def _run_info(study: str, profile: str, runs: pd.DataFrame, configs: list[dict])
         device="; ".join(sorted({c["device_description"] for c in configs})),
         commit=";".join(sorted({c["commit"] for c in configs})),
         wall_time_s=float(sum(c["wall_time_s"] for c in configs)),
+        finished=_finished(configs, stored),
     )
 
 
@@ -164,7 +178,8 @@ def _tables(study: str, profile: str, results_dir: Path,
         raise KeyError(f"study {study!r}: metrics {missing} are not in the runs' metrics.parquet "
                        f"(columns: {sorted(runs.columns)})")
     summary = summarize(runs, list(spec.summary_keys or axes), metrics)
-    return {"runs": runs, "summary": summary}, _run_info(study, profile, runs, configs)
+    stored = results_dir / study / profile / "run.json"
+    return {"runs": runs, "summary": summary}, _run_info(study, profile, runs, configs, stored)
 
 
 def aggregate(study: str, profile: str, results_dir: Path = RESULTS_DIR,

@@ -23,6 +23,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,7 @@ def run_group(
             "seeds_per_process": len(todo.seeds),
             "wall_time_s": wall / len(todo.seeds),  # this seed's share: the sum over seeds is the compute
             "process_wall_time_s": wall,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         })
     partial.unlink()
     return folders
