@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON_SYSTEM ?= python3
 VENV ?= .venv
 PROFILE ?= smoke
+JOBS ?= 2
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -24,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 experiments: install
-	$(PYTHON) -m ipl_core.run all --profile $(PROFILE)
+	$(PYTHON) -m ipl_core.run all --profile $(PROFILE) --jobs $(JOBS)
 
 book: experiments
 	rm -rf _build/html
@@ -38,7 +39,7 @@ book: experiments
 # (pyproject's addopts); run them with `pytest -m slow`.
 test: install
 	$(PYTHON) -m pytest -n 2 --dist loadfile tests
-	$(PYTHON) -m ipl_core.run all --profile smoke
+	$(PYTHON) -m ipl_core.run all --profile smoke --jobs $(JOBS)
 	$(PYTHON) -m pytest -n 2 --dist loadfile --nbval-lax book
 
 lint: install
