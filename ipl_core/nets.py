@@ -109,7 +109,7 @@ class EnsembleMLP(nn.Module):
                     nn.init.orthogonal_(weight, gain=gain, generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(*members, N, in_dim) -> (*members, N, out_dim)."""
+        """``(*members, N, in_dim)`` -> ``(*members, N, out_dim)``."""
         first, last = self.layers[0], self.layers[-1]
         if x.shape[:-2] != first.members or x.shape[-1] != first.in_dim:
             raise ValueError(f"EnsembleMLP expects input (*{first.members}, N, {first.in_dim}), got "
