@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -91,29 +92,40 @@ def pendulum_datasets(episodes: int = 12, episode_length: int = 100, num_pairs: 
                          f"got {segment_length}")
     rng = np.random.default_rng(seed)
     env = gym.make("Pendulum-v1", max_episode_steps=episode_length)
+
+    def policy(obs: np.ndarray, episode: int) -> np.ndarray:
+        kind = episode % 3
+        if kind == 0:
+            return rng.uniform(-1.0, 1.0, size=1)
+        return _scripted_action(obs, 0.3 if kind == 1 else 1.0, rng)
+
+    offline = _rollouts(env, policy, episodes, episode_length, seed, action_scale=2.0, source="pendulum-toy")
+    env.close()
+    return offline, _return_labelled_pairs(offline, episodes, episode_length, num_pairs, segment_length, rng)
+
+
+def _rollouts(env: Any, policy: Callable[[np.ndarray, int], np.ndarray], episodes: int, episode_length: int,
+              seed: int, action_scale: float, source: str) -> OfflineDataset:
+    """``episodes`` episodes of ``episode_length`` steps, episode i reset with seed ``10,000 seed + i``; the
+    environment receives ``action_scale`` times the policy's action in [-1, 1], the dataset stores the
+    action itself. The last step of each episode is a time-out, never a terminal."""
     obs_l, act_l, next_l, rew_l, timeout_l = [], [], [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed * 10_000 + episode)
-        kind = episode % 3
         for t in range(episode_length):
-            if kind == 0:
-                action = rng.uniform(-1.0, 1.0, size=1)
-            else:
-                action = _scripted_action(obs, 0.3 if kind == 1 else 1.0, rng)
-            next_obs, reward, _, _, _ = env.step(2.0 * action)
+            action = policy(obs, episode)
+            next_obs, reward, _, _, _ = env.step(action_scale * action)
             obs_l.append(obs)
             act_l.append(action)
             next_l.append(next_obs)
             rew_l.append(reward)
             timeout_l.append(t == episode_length - 1)
             obs = next_obs
-    env.close()
     f32 = np.float32
-    offline = OfflineDataset(
+    return OfflineDataset(
         np.asarray(obs_l, f32), np.asarray(act_l, f32), np.asarray(next_l, f32), np.asarray(rew_l, f32),
-        np.zeros(len(rew_l), f32), np.asarray(timeout_l, f32), source="pendulum-toy",
+        np.zeros(len(rew_l), f32), np.asarray(timeout_l, f32), source=source,
     )
-    return offline, _return_labelled_pairs(offline, episodes, episode_length, num_pairs, segment_length, rng)
 
 
 def _return_labelled_pairs(offline: OfflineDataset, episodes: int, episode_length: int, num_pairs: int,
@@ -186,22 +198,6 @@ def point_reach_datasets(episodes: int = 40, episode_length: int = 30, num_pairs
     if episodes < 1 or num_pairs < 1:
         raise ValueError(f"episodes and num_pairs must be positive, got {episodes} and {num_pairs}")
     rng = np.random.default_rng(seed)
-    env = PointReach(episode_length)
-    obs_l, act_l, next_l, rew_l, timeout_l = [], [], [], [], []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed * 10_000 + episode)
-        for t in range(episode_length):
-            action = rng.uniform(-1.0, 1.0, size=2)
-            next_obs, reward, _, _, _ = env.step(action)
-            obs_l.append(obs)
-            act_l.append(action)
-            next_l.append(next_obs)
-            rew_l.append(reward)
-            timeout_l.append(t == episode_length - 1)
-            obs = next_obs
-    f32 = np.float32
-    offline = OfflineDataset(
-        np.asarray(obs_l, f32), np.asarray(act_l, f32), np.asarray(next_l, f32), np.asarray(rew_l, f32),
-        np.zeros(len(rew_l), f32), np.asarray(timeout_l, f32), source="point-reach-toy",
-    )
+    offline = _rollouts(PointReach(episode_length), lambda obs, episode: rng.uniform(-1.0, 1.0, size=2),
+                        episodes, episode_length, seed, action_scale=1.0, source="point-reach-toy")
     return offline, _return_labelled_pairs(offline, episodes, episode_length, num_pairs, segment_length, rng)
