@@ -20,14 +20,12 @@ from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NOTEBOOK = ROOT / "book" / "appendix" / "own_data.ipynb"
 
-pytestmark = pytest.mark.slow  # builds, makes a virtual environment and trains: 45-75 s on 2 CPU cores
 
 
 def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
