@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -201,6 +202,11 @@ class GaussianActor(nn.Module):
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic evaluation action: the tanh-squashed mean."""
         return torch.tanh(self.net(obs))
+
+
+def to_action_box(unit: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Map actions in [-1, 1] (the squashed actor's range) linearly onto the box [low, high]."""
+    return low + (unit + 1.0) * 0.5 * (high - low)
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

@@ -22,7 +22,7 @@ import torch
 from ipl_core.agents import Agent
 from ipl_core.config import check_device
 from ipl_core.data.errors import DataFormatError, damaged, require_file
-from ipl_core.nets import GaussianActor
+from ipl_core.nets import GaussianActor, to_action_box
 from ipl_core.results import atomic_write
 
 POLICY = "policy.pt"
@@ -71,7 +71,7 @@ class Policy:
         single = x.ndim == 1
         with torch.no_grad():
             unit = self.actor.act(x.reshape(1, -1, self.obs_dim).to(self.device))[0].cpu().double().numpy()
-        action = self.action_low + (unit + 1.0) * 0.5 * (self.action_high - self.action_low)
+        action = to_action_box(unit, self.action_low, self.action_high)
         return action[0] if single else action
 
     def check_spaces(self, observation_space: Any = None, action_space: Any = None) -> None:

@@ -40,6 +40,7 @@ from ipl_core.batches import (
 )
 from ipl_core.config import OfflineConfig, check_device
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
+from ipl_core.nets import to_action_box
 from ipl_core.offline import (
     Optimizers,
     is_markovian,
@@ -435,7 +436,7 @@ class GymEvaluator:
                 batch = torch.as_tensor(obs, dtype=torch.float32, device=device)
                 batch = batch.view(members, self.episodes, -1)
                 action = agent.act(batch).reshape(count, -1).cpu().numpy().astype(np.float64)
-            obs, reward, terminated, truncated, info = envs.step(low + (action + 1.0) * 0.5 * (high - low))
+            obs, reward, terminated, truncated, info = envs.step(to_action_box(action, low, high))
             returns += np.where(active, reward, 0.0)
             if "success" in info:
                 has_success = True
