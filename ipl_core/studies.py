@@ -3,8 +3,10 @@
 A study is an experiment notebook ``book/experiments/<name>.ipynb`` plus a grid: for each profile, the
 values of the grid axes (methods, tasks, data sizes, seeds...) and the fixed settings (steps, evaluation
 schedule...). The runner expands the grid into cells and runs the notebook once per cell with those values
-as papermill parameters. ``smoke`` runs in seconds on 2 CPU cores (CI and every build), ``cpu`` is what 2
-cores finish in well under an hour, ``full`` is the paper's scale. Nothing else branches on the profile.
+as papermill parameters. ``smoke`` runs in seconds on 2 CPU cores (CI and every build); ``cpu`` is a few
+configurations with five seeds and 20 evaluation episodes per point (10 where the score is a return) that
+2 cores finish in at most about two hours per study with ``--jobs 2``; ``full`` is the paper's grid, steps,
+seeds and evaluation schedule on this book's data. Nothing else branches on the profile.
 Taught in the appendix "Running the experiments at scale".
 """
 
@@ -78,7 +80,7 @@ STUDIES: dict[str, Study] = {
         name="bradley-terry",
         grid={
             "smoke": {"num_queries": (10, 100, 1000), "seed": (0, 1)},
-            "cpu": {"num_queries": (10, 30, 100, 300, 1000, 3000), "seed": tuple(range(10))},
+            "cpu": {"num_queries": (10, 30, 100, 300, 1000, 3000), "seed": tuple(range(10))},  # minutes
             "full": {"num_queries": (10, 30, 100, 300, 1000, 3000, 10000), "seed": tuple(range(30))},
         },
         settings={profile: {"num_states": 20, "segment_length": 5, "l2": 1e-3} for profile in PROFILES},
@@ -88,6 +90,10 @@ STUDIES: dict[str, Study] = {
 }
 
 
+CPU_SEEDS = (0, 1, 2, 3, 4)
+"""Seeds of every configuration at the ``cpu`` profile: five, the fewest for which an interquartile mean
+and a bootstrap interval across seeds mean something (Agarwal et al., 2021)."""
+
 _METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 1.0, "data_seed": 0}
 """IPL Table 6 and Appendix B.3: segments of 25 steps sub-sampled to 16, expert noise std 1.0."""
 
@@ -95,8 +101,9 @@ STUDIES["ipl-metaworld-scaling"] = Study(
     name="ipl-metaworld-scaling",
     grid={
         "smoke": {"method": ("ipl", "mr"), "task": ("button-press",), "num_queries": (20,), "seed": (0,)},
+        # 8 configurations x 5 seeds: about 1 h of wall time with --jobs 2 and 5 seeds per process.
         "cpu": {"method": ("ipl", "mr"), "task": ("button-press", "drawer-open"), "num_queries": (500, 2000),
-                "seed": (0, 1)},
+                "seed": CPU_SEEDS},
         "full": {"method": ("ipl", "mr"),
                  "task": ("button-press", "drawer-open", "sweep-into", "plate-slide", "assembly"),
                  "num_queries": (500, 1000, 2000, 4000), "seed": (0, 1, 2, 3, 4)},
@@ -106,10 +113,10 @@ STUDIES["ipl-metaworld-scaling"] = Study(
         "smoke": {**_METAWORLD_COMMON, "episodes_per_source": 2, "episode_length": 50, "steps": 40,
                   "reward_steps": 40, "eval_every": 20, "eval_episodes": 1, "log_every": 10,
                   "checkpoint_every": 20},
-        # Two cores, well under an hour with --jobs 2: a quarter of the paper's data per source, 5k updates
-        # (the paper: 200k), MR's reward trained for 2k of them (the paper: 20k of 200k).
+        # A quarter of the paper's data per source, 5k updates (the paper: 200k), MR's reward trained for 2k
+        # of them (the paper: 20k of 200k), 20 evaluation episodes every 1k updates (the paper: every 2.5k).
         "cpu": {**_METAWORLD_COMMON, "episodes_per_source": 25, "episode_length": 500, "steps": 5000,
-                "reward_steps": 2000, "eval_every": 1000, "eval_episodes": 5, "log_every": 250,
+                "reward_steps": 2000, "eval_every": 1000, "eval_episodes": 20, "log_every": 250,
                 "checkpoint_every": 1000},
         # IPL Appendix B.3 and Table 6: 100 episodes per source, 200k updates, 20 episodes every 2,500 steps.
         "full": {**_METAWORLD_COMMON, "episodes_per_source": 100, "episode_length": 500, "steps": 200_000,
@@ -184,14 +191,15 @@ ONLINE_SMOKE_SETTINGS: dict[str, Any] = {
 ONLINE_CPU_SETTINGS: dict[str, Any] = {
     **dict.fromkeys(ONLINE_SMOKE_SETTINGS), "total_steps": 20_000, "hidden_dim": 256, "batch_size": 256,
     "num_unsup_steps": 4000, "feedback_per_round": 25, "feedback_interval": 5000, "ppo_rollout_steps": 2000,
-    "eval_interval": 5000, "eval_episodes": 3, "log_interval": 1000, "checkpoint_interval": 5000,
+    "eval_interval": 5000, "eval_episodes": 10, "log_interval": 1000, "checkpoint_interval": 5000,
 }
-"""About 10-13 minutes per cell with two cells at once on 2 cores (measured 2026-11-29: SAC, PEBBLE, SURF
-and MRN 10-13 min, Preference PPO 2 min, IPL online 30 min, whose critic also scores 16 labelled pairs of
-50-step segments at every update). 20k steps of walker-walk (the paper: 500k), networks of 256 units and
-batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper: 1k and 9k), the task's
-label budget in four rounds every 5k steps, three evaluation episodes every 5k steps. Far too short to
-learn to walk: it checks the curves' shapes, not MRN's scores. ``None`` keeps the task's TOML value."""
+"""About 10-13 minutes per cell with two cells at once on 2 cores (measured 2026-11-29 with three evaluation
+episodes: SAC, PEBBLE, SURF and MRN 10-13 min, Preference PPO 2 min, IPL online 30 min, whose critic also
+scores 16 labelled pairs of 50-step segments at every update). 20k steps of walker-walk (the paper: 500k),
+networks of 256 units and batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper:
+1k and 9k), the task's label budget in four rounds every 5k steps, ten evaluation episodes every 5k steps
+(the paper: every 10k). Far too short to learn to walk: it compares the methods' first 20k steps, not
+MRN's scores. ``None`` keeps the task's TOML value."""
 
 ONLINE_FULL_SETTINGS: dict[str, Any] = dict.fromkeys(ONLINE_SMOKE_SETTINGS)
 """MRN Sec. 5.1 and B-Pref: every value of ``configs/online/<task>.toml`` unchanged (``None``)."""
@@ -205,10 +213,10 @@ STUDIES["online"] = Study(
     grid={
         "smoke": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"),
                   "task": ("walker-walk", "door-open-v3"), "seed": (0,)},
-        # 12 cells: 1 h 20 min with --jobs 2 on 2 cores (2026-11-29; IPL online is the longest cell).
-        # Door Open (MRN Fig. 2's MetaWorld counterpart) has no committed cpu run yet.
-        "cpu": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"),
-                "task": ("walker-walk", "door-open-v3"), "seed": (0, 1)},
+        # MRN's comparison (SAC with the true reward, PEBBLE, SURF, MRN) on Walker, five seeds: 20 cells of
+        # 10-13 minutes, about 2 h with --jobs 2. IPL online, Preference PPO and Door Open run at smoke
+        # and full only.
+        "cpu": {"algorithm": ("sac", "pebble", "surf", "mrn"), "task": ("walker-walk",), "seed": CPU_SEEDS},
         # MRN Fig. 2-3 and Table 1: every method on nine tasks, ten seeds (plus IPL online, IPL Fig. 5).
         "full": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"), "task": _MRN_TASKS,
                  "seed": tuple(range(10))},
@@ -223,10 +231,10 @@ STUDIES["online-feedback"] = Study(
     grid={
         "smoke": {"algorithm": ("pebble", "surf", "mrn"), "task": ("walker-walk", "door-open-v3"),
                   "feedback_budget": (20, 40), "seed": (0,)},
-        # 8 cells of 13-16 minutes: about an hour with --jobs 2 (2026-11-29: seed 0 took 31 min).
-        # SURF and Door Open (MRN Fig. 4) have no committed cpu run yet.
-        "cpu": {"algorithm": ("pebble", "surf", "mrn"), "task": ("walker-walk", "door-open-v3"),
-                "feedback_budget": (100, 400), "seed": (0, 1)},
+        # PEBBLE against MRN on Walker at two budgets, five seeds: 20 cells of 13-16 minutes, about 2.5 h
+        # with --jobs 2. SURF and Door Open (the rest of MRN Fig. 4) run at smoke and full only.
+        "cpu": {"algorithm": ("pebble", "mrn"), "task": ("walker-walk",), "feedback_budget": (100, 400),
+                "seed": CPU_SEEDS},
         # MRN Fig. 4: three methods, Walker and Door Open, 100 to 2000 labels, five seeds.
         "full": {"algorithm": ("pebble", "surf", "mrn"), "task": ("walker-walk", "door-open-v3"),
                  "feedback_budget": (100, 400, 1000, 2000), "seed": tuple(range(5))},
@@ -255,9 +263,9 @@ STUDIES["ipl-metaworld-budget"] = Study(
     grid={
         "smoke": {"variant": ("ipl-64", "mr-35", "mr-64"), "task": ("button-press",), "num_queries": (20,),
                   "seed": (0,)},
-        # 12 cells of 50-70 s, measured with --jobs 1 beside two other busy processes on 2 cores: 12 minutes.
+        # 6 configurations x 5 seeds of small networks: about 15 minutes with --jobs 2.
         "cpu": {"variant": ("ipl-64", "mr-35", "mr-64"), "task": ("button-press", "drawer-open"),
-                "num_queries": (500,), "seed": (0, 1)},
+                "num_queries": (500,), "seed": CPU_SEEDS},
         # IPL Table 8: four tasks (Assembly omitted), four data sizes, five seeds.
         "full": {"variant": ("ipl-64", "mr-35", "mr-64"),
                  "task": ("button-press", "drawer-open", "sweep-into", "plate-slide"),
@@ -272,11 +280,11 @@ STUDIES["ipl-metaworld-sensitivity"] = Study(
     grid={
         "smoke": {"variant": ("ipl-lambda-0", "ipl-lambda-0.5", "mr-reward-steps-20"),
                   "task": ("drawer-open",), "num_queries": (20,), "seed": (0,)},
-        # Table 6's 3x256 networks: 6 cells of 3-6 minutes, measured as above: 28 minutes for one seed
-        # (`--seeds 0 1` adds as much again).
+        # Table 6's 3x256 networks, 5 configurations x 5 seeds: about 40 minutes with --jobs 2. Three
+        # lambdas, and MR's reward trained for 200 or 2k of the 5k updates (the scaling study's MR: 2k).
         "cpu": {"variant": ("ipl-lambda-0", "ipl-lambda-0.5", "ipl-lambda-2", "mr-reward-steps-200",
-                            "mr-reward-steps-2000", "mr-reward-steps-5000"),
-                "task": ("drawer-open",), "num_queries": (500,), "seed": (0,)},
+                            "mr-reward-steps-2000"),
+                "task": ("drawer-open",), "num_queries": (500,), "seed": CPU_SEEDS},
         # IPL Fig. 2 middle and right, Fig. 8 (Drawer Open, 500 queries): five lambdas, five reward-step
         # counts around the default 20k of 200k, five seeds.
         "full": {"variant": ("ipl-lambda-0", "ipl-lambda-0.125", "ipl-lambda-0.5", "ipl-lambda-2",
@@ -299,12 +307,12 @@ STUDIES["ipl-locomotion"] = Study(
     name="ipl-locomotion",
     grid={
         "smoke": {"variant": ("iql", "mr", "ipl", "pt"), "dataset": ("hopper-medium-replay",), "seed": (0,)},
-        # IPL Table 2 (locomotion rows) plus the oracle and MR of Table 1, on the two medium-replay datasets.
-        # Cells run variant by variant in this order, the slowest (whole segments) last. Measured on
-        # 2026-11-29 with --jobs 2 on 2 cores: about 4 minutes per IPL cell (No Aug 5.5), 1.5 for IQL and
-        # MR; 20 minutes per seed, 40 for both.
-        "cpu": {"variant": ("ipl", "iql", "mr", "ipl-lambda-0", "ipl-xql", "ipl-no-aug"),
-                "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": (0, 1)},
+        # IPL against the oracle (IQL on the true reward) and MR of Table 1, and IPL without sub-sampled
+        # segments (Table 2), on the two medium-replay datasets, five seeds. Measured on 2026-11-29 with
+        # --jobs 2 on 2 cores and five evaluation episodes: about 4 minutes per IPL cell (No Aug 5.5), 1.5
+        # for IQL and MR, so about 1.5 h with ten evaluation episodes.
+        "cpu": {"variant": ("ipl", "iql", "mr", "ipl-no-aug"),
+                "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": CPU_SEEDS},
         # IPL Table 1 and Table 7: every column on the four locomotion datasets, five seeds.
         "full": {"variant": ("iql", "mr", "nmr", "pt", "brex", "ipl", "ipl-no-aug", "ipl-lambda-0",
                              "ipl-xql"),
@@ -320,11 +328,11 @@ STUDIES["ipl-locomotion"] = Study(
                   "eval_every": 40, "eval_episodes": 1, "eval_episode_length": 100, "log_every": 10,
                   "checkpoint_every": 20},
         # The cpu datasets (100k SAC steps, 100k collected steps per policy) must exist. 2k updates (the
-        # paper: 1M), MR's reward trained for 1k of them (the paper: 20k of 1M), five 1000-step evaluation
+        # paper: 1M), MR's reward trained for 1k of them (the paper: 20k of 1M), ten 1000-step evaluation
         # episodes at steps 0, 1k and 2k.
         "cpu": {**_LOCOMOTION_COMMON, "data_profile": "cpu", "make_data": False, "segment_length": 100,
                 "subsample_length": 64, "steps": 2000, "reward_steps": 1000, "eval_every": 1000,
-                "eval_episodes": 5, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1000},
+                "eval_episodes": 10, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1000},
         # IPL App. B.2 and Table 5: k = 100 cut to s = 64, 1M updates, MR's reward for 20k, ten evaluation
         # episodes every 5000 steps; data from `python -m ipl_core.online.locomotion_data <task> --profile
         # full --out data/locomotion/full/<task>`.
