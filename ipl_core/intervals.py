@@ -1,6 +1,7 @@
 """Scores over seeds as the field reports them (Agarwal et al. 2021, "Deep RL at the edge of the
-statistical precipice"): the interquartile mean, stratified bootstrap confidence intervals, performance
-profiles, the sample standard deviation, and "n/a" (NaN) wherever fewer than two seeds exist.
+statistical precipice"): the interquartile mean, stratified bootstrap confidence intervals (of a score and
+of the difference between two methods), the probability of improvement, performance profiles, the sample
+standard deviation, and "n/a" (NaN) wherever fewer than two seeds exist.
 
 The bootstrap is ``scipy.stats.bootstrap``: given one sample of seeds per task, it resamples the seeds of
 each task independently, which is the stratified bootstrap of Agarwal et al. (``rliable``'s own
@@ -62,6 +63,53 @@ def interval(per_task: Sequence[np.ndarray], statistic: str = "iqm", confidence:
                              method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     return Estimate(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high),
                     seeds)
+
+
+def difference_interval(first: Sequence[np.ndarray], second: Sequence[np.ndarray], statistic: str = "iqm",
+                        confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
+    """``statistic(first) - statistic(second)`` (each over its tasks pooled, one array of seeds per task, the
+    tasks in the same order), with a percentile bootstrap that resamples the seeds of every method and task
+    on their own. An interval that excludes 0 is what "one method scores higher" needs; NaN (n/a) where a
+    task has fewer than two seeds for either method."""
+    first = [np.asarray(s, dtype=float).ravel() for s in first]
+    second = [np.asarray(s, dtype=float).ravel() for s in second]
+    if len(first) != len(second) or not first:
+        raise ValueError(f"difference_interval needs the same tasks for both methods, got {len(first)} and "
+                         f"{len(second)} arrays of seeds")
+    if any(s.size == 0 for s in first + second):
+        raise ValueError("difference_interval needs at least one score per method and task")
+    if statistic not in ("iqm", "mean"):
+        raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+    tasks = len(first)
+
+    def pooled(groups: Sequence[np.ndarray], axis: int) -> np.ndarray:
+        values = np.concatenate(groups, axis=axis)
+        return stats.trim_mean(values, 0.25, axis=axis) if statistic == "iqm" else values.mean(axis=axis)
+
+    def difference(*groups: np.ndarray, axis: int = -1) -> np.ndarray:
+        return pooled(groups[:tasks], axis) - pooled(groups[tasks:], axis)
+
+    estimate = float(difference(*first, *second))
+    seeds = min(s.size for s in first + second)
+    if seeds < 2:
+        return Estimate(estimate, float("nan"), float("nan"), seeds)
+    result = stats.bootstrap(first + second, difference, n_resamples=resamples, confidence_level=confidence,
+                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return Estimate(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high),
+                    seeds)
+
+
+def probability_of_improvement(first: Sequence[np.ndarray], second: Sequence[np.ndarray]) -> float:
+    """Agarwal et al.'s probability of improvement: the chance that a run of the first method scores higher
+    than a run of the second on the same task (ties count one half), averaged over tasks."""
+    if len(first) != len(second) or not first:
+        raise ValueError("probability_of_improvement needs the same tasks for both methods, got "
+                         f"{len(first)} and {len(second)} arrays of seeds")
+    chances = []
+    for x, y in zip(first, second, strict=True):
+        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+        chances.append(((x[:, None] > y[None]) + 0.5 * (x[:, None] == y[None])).mean())
+    return float(np.mean(chances))
 
 
 def sample_std(scores: np.ndarray) -> float:

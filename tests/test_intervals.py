@@ -10,9 +10,11 @@ import pytest
 
 from ipl_core.intervals import (
     best_of_mean_curve,
+    difference_interval,
     interval,
     iqm,
     performance_profile,
+    probability_of_improvement,
     sample_std,
 )
 
@@ -60,3 +62,26 @@ def test_performance_profile_weighs_tasks_equally() -> None:
 def test_best_of_mean_curve_is_the_papers_statistic() -> None:
     curves = pd.DataFrame({"seed": [0, 0, 1, 1], "step": [1, 2, 1, 2], "value": [0.2, 0.9, 0.6, 0.1]})
     assert best_of_mean_curve(curves) == (pytest.approx(0.5), 2)  # means 0.4 and 0.5
+
+
+def test_difference_interval_is_stratified_by_method_and_task() -> None:
+    """Constant seeds: every resample gives the same difference, so the interval is the point. With spread,
+    a clear gap gives an interval above 0 and two draws of one distribution an interval around 0."""
+    flat = difference_interval([np.ones(3), np.full(3, 2.0)], [np.zeros(3), np.ones(3)], "mean")
+    assert flat.point == flat.low == flat.high == pytest.approx(1.0)
+    rng = np.random.default_rng(1)
+    gap = difference_interval([rng.normal(3.0, 1.0, 10)], [rng.normal(0.0, 1.0, 10)])
+    assert 0.0 < gap.low <= gap.point <= gap.high
+    same = difference_interval([rng.normal(0.0, 1.0, 10)], [rng.normal(0.0, 1.0, 10)])
+    assert same.low < 0.0 < same.high
+    one_seed = difference_interval([np.array([1.0])], [np.array([0.0, 1.0])])
+    assert one_seed.point == pytest.approx(0.5) and math.isnan(one_seed.low) and one_seed.seeds == 1
+    with pytest.raises(ValueError, match="same tasks"):
+        difference_interval([np.ones(2)], [np.ones(2), np.ones(2)])
+
+
+def test_probability_of_improvement_counts_pairs_and_ties() -> None:
+    # Task 1: 3 > 1, 3 > 2, 1 = 1 (a half), 1 < 2 -> (1 + 1 + 0.5 + 0) / 4; task 2: always higher -> 1.
+    value = probability_of_improvement([np.array([3.0, 1.0]), np.array([5.0])],
+                                       [np.array([1.0, 2.0]), np.array([4.0, 0.0])])
+    assert value == pytest.approx((2.5 / 4 + 1.0) / 2)
