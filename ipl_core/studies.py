@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ipl_core import config
+from ipl_core.online.config import load_task_config
 from ipl_core.results import PROFILES
 
 RUNTIME_SETTINGS = ("device",)
@@ -125,6 +126,36 @@ STUDIES["ipl-metaworld-scaling"] = Study(
     },
     score_metrics=("success", "return"),
 )
+
+
+def profile_table(profile: str, reference: str = "full") -> list[dict[str, Any]]:
+    """What ``profile`` shrinks, study by study, read from :data:`STUDIES` (so it cannot drift from what
+    runs): the number of cells, each grid axis as "values at profile of values at reference", and every
+    setting whose value differs from ``reference``'s, written "value (reference value)". A setting
+    ``None`` takes the value of the task's file (the online studies, ``configs/online/<task>.toml``); it
+    is read from the file of the profile's first task."""
+    if profile not in PROFILES or reference not in PROFILES:
+        raise KeyError(f"unknown profile {profile!r} or {reference!r}; expected one of {PROFILES}")
+
+    def show(value: Any) -> str:
+        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+    rows = []
+    for name, study in STUDIES.items():
+        grid, full = study.grid[profile], study.grid[reference]
+        axes = [f"{axis} {len(values)} of {len(full[axis])}" if set(values) != set(full[axis])
+                else f"{axis} {len(values)}" for axis, values in grid.items()]
+        task_file = load_task_config(grid["task"][0]) if "algorithm" in grid else None
+        ours, theirs = (
+            {key: getattr(task_file, key) if value is None and task_file else value
+             for key, value in settings.items()}
+            for settings in (study.settings[profile], study.settings[reference])
+        )
+        changed = [f"{key} {show(value)} ({show(theirs.get(key))})" for key, value in ours.items()
+                   if value != theirs.get(key)]
+        rows.append({"study": name, "cells": len(expand(name, profile)), "grid": ", ".join(axes),
+                     "changed settings (reference value)": "; ".join(changed) or "none"})
+    return rows
 
 
 def get_study(name: str) -> Study:

@@ -345,3 +345,21 @@ def test_check_mode_exits_one_on_stale_tables(monkeypatch: pytest.MonkeyPatch, t
     assert runner.main(["bradley-terry", "--profile", "cpu", "--check", "--results-dir", str(tmp_path)]) == 1
     monkeypatch.setattr(runner, "check", lambda *args, **kwargs: [])
     assert runner.main(["bradley-terry", "--profile", "cpu", "--check", "--results-dir", str(tmp_path)]) == 0
+
+
+def test_profile_table_lists_what_a_profile_shrinks() -> None:
+    """The appendix's table of profiles is read from the studies: against itself a profile changes
+    nothing, and the cpu row of the scaling study names its steps beside the paper's."""
+    from ipl_core.studies import STUDIES, profile_table
+
+    same = profile_table("full", reference="full")
+    assert [row["study"] for row in same] == list(STUDIES)
+    assert all(row["changed settings (reference value)"] == "none" for row in same)
+    assert all(" of " not in row["grid"] for row in same)
+    cpu = {row["study"]: row for row in profile_table("cpu")}
+    scaling = cpu["ipl-metaworld-scaling"]
+    assert "steps 5,000 (200,000)" in scaling["changed settings (reference value)"]
+    assert "task 2 of 5" in scaling["grid"] and scaling["cells"] == 40
+    assert "total_steps 20,000 (500,000)" in cpu["online"]["changed settings (reference value)"]
+    with pytest.raises(KeyError, match="unknown profile"):
+        profile_table("huge")
