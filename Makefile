@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 experiments: install
-	$(PYTHON) -m ipl_core.run all --profile $(PROFILE) --jobs $(JOBS)
+	$(PYTHON) -m ipl_core.experiments.run all --profile $(PROFILE) --jobs $(JOBS)
 
 book: experiments
 	rm -rf _build/html
@@ -39,7 +39,7 @@ book: experiments
 # (pyproject's addopts); run them with `pytest -m slow`.
 test: install
 	$(PYTHON) -m pytest -n 2 --dist loadfile tests
-	$(PYTHON) -m ipl_core.run all --profile smoke --jobs $(JOBS)
+	$(PYTHON) -m ipl_core.experiments.run all --profile smoke --jobs $(JOBS)
 	$(PYTHON) -m pytest -n 2 --dist loadfile --nbval-lax book
 
 lint: install

@@ -45,10 +45,10 @@ from throughput import random_data
 
 from ipl_core.config import OfflineConfig, check_device, preset
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
-from ipl_core.locomotion import relabel_with_reward_model
-from ipl_core.studies import expand
+from ipl_core.experiments.locomotion import relabel_with_reward_model
+from ipl_core.experiments.studies import expand
+from ipl_core.experiments.variants import get_variant, variant_config
 from ipl_core.trainer import GymEvaluator, train_seeds
-from ipl_core.variants import get_variant, variant_config
 
 STUDIES = {  # study: (preset, grid axis naming the method)
     "ipl-metaworld-scaling": ("metaworld", "method"),

@@ -6,13 +6,12 @@ For each distinct configuration of the studies ipl-metaworld-scaling, -budget, -
 ipl-locomotion (method and network widths resolved by the study's preset and variant), it times
 ``ipl_core.trainer.train`` for ``--steps`` updates on random data of the study's shapes (MetaWorld: 39-d
 observations, 4-d actions, pairs of 25-step segments cut to 16; locomotion: Hopper's 11/3, pairs of
-100-step segments cut to 64, 256 offline rows), after a short warm-up, with no evaluation. Where a method
-also trains a reward model, the rate of its updates is measured too: MR's updates with the reward model
-training beside IQL (its first ``reward_steps``), and NMR's and PT's reward-model phase before IQL. The
-simulators' steps per second (random actions) give the evaluation cost. ``python -m ipl_core.run <study>
+100-step segments cut to 64, 256 offline rows), after a short warm-up, with no evaluation. Where a method also
+trains a reward model, the rate of its updates is measured too: MR's updates with the reward model training
+beside IQL (its first ``reward_steps``), and NMR's and PT's reward-model phase before IQL. The simulators'
+steps per second (random actions) give the evaluation cost. ``python -m ipl_core.experiments.run <study>
 --profile full --dry-run`` divides each cell's steps by these rates: an estimate of CPU time, not a
-measurement of it. The arithmetic does not depend on the data's
-values, so random data is enough.
+measurement of it. The arithmetic does not depend on the data's values, so random data is enough.
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ import torch
 
 from ipl_core.config import OfflineConfig, preset
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
-from ipl_core.studies import expand
+from ipl_core.experiments.studies import expand
+from ipl_core.experiments.variants import get_variant, variant_config
 from ipl_core.trainer import train
-from ipl_core.variants import get_variant, variant_config
 
 OUT = Path(__file__).with_name("throughput-cpu.json")
 SHAPES = {  # obs_dim, act_dim, segment length, offline transitions of the random dataset

@@ -35,8 +35,8 @@ from ipl_core.data.native import load_preferences
 from ipl_core.data.pt_labels import load_pt_human_labels
 from ipl_core.data.robomimic import load_robomimic_hdf5
 from ipl_core.data.segments import make_preference_dataset
+from ipl_core.io import write_json
 from ipl_core.policy import POLICY, save_policy
-from ipl_core.results import write_json
 from ipl_core.teachers import TEACHERS
 from ipl_core.trainer import CHECKPOINT, train_seeds
 

@@ -1,8 +1,8 @@
 """The configuration of one offline run, as a frozen dataclass of flat scalars, and the paper's presets.
 
 The same field names are the papermill parameters of the offline notebooks. Defaults follow IPL Table 6
-(MetaWorld); :data:`PRESETS` holds Table 5 (locomotion) and Table 6; :mod:`ipl_core.variants` names the
-changes that make them into each column of the paper's tables. Taught in "IPL in practice"
+(MetaWorld); :data:`PRESETS` holds Table 5 (locomotion) and Table 6; :mod:`ipl_core.experiments.variants`
+names the changes that make them into each column of the paper's tables. Taught in "IPL in practice"
 (book/ipl/offline.ipynb).
 """
 

@@ -22,8 +22,8 @@ import torch
 from ipl_core.agents import Agent
 from ipl_core.config import check_device
 from ipl_core.data.errors import DataFormatError, damaged, require_file
+from ipl_core.io import atomic_write
 from ipl_core.nets import GaussianActor, to_action_box
-from ipl_core.results import atomic_write
 
 POLICY = "policy.pt"
 """The file name :func:`save_policy` uses inside a run folder, and :func:`load_policy` looks for there."""

@@ -40,6 +40,7 @@ from ipl_core.batches import (
 )
 from ipl_core.config import OfflineConfig, check_device
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
+from ipl_core.io import atomic_write, write_json, write_table
 from ipl_core.nets import to_action_box
 from ipl_core.offline import (
     Optimizers,
@@ -49,7 +50,6 @@ from ipl_core.offline import (
     trains_by_gradient,
     update_function,
 )
-from ipl_core.results import atomic_write, write_json, write_table
 
 Evaluator = Callable[[Agent], list[dict[str, float]]]
 """Maps an agent of E members to one dict of evaluation metrics per member, e.g. ``{"return": ...,

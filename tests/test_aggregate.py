@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ipl_core import studies
-from ipl_core.aggregate import CellError, aggregate, check, collect_runs, summarize
-from ipl_core.results import load_study
-from ipl_core.studies import Study, expand
+from ipl_core.experiments import studies
+from ipl_core.experiments.aggregate import CellError, aggregate, check, collect_runs, summarize
+from ipl_core.experiments.results import load_study
+from ipl_core.experiments.studies import Study, expand
 
 
 def test_summarize_by_hand() -> None:

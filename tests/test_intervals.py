@@ -1,4 +1,5 @@
-"""ipl_core.intervals: IQM, stratified bootstrap intervals, profiles and n/a, on hand-checked cases."""
+"""ipl_core.experiments.intervals: IQM, stratified bootstrap intervals, profiles and n/a, on
+hand-checked cases."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipl_core.intervals import (
+from ipl_core.experiments.intervals import (
     best_of_mean_curve,
     difference_interval,
     interval,

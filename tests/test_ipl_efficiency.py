@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from ipl_core.efficiency import describe_variant, variant_parameters
+from ipl_core.experiments.efficiency import describe_variant, variant_parameters
+from ipl_core.experiments.studies import STUDIES, expand
+from ipl_core.experiments.variants import BUDGET_COLUMNS, VARIANTS, variant_config
 from ipl_core.offline import target_clip
-from ipl_core.studies import STUDIES, expand
 from ipl_core.toy import pendulum_datasets
 from ipl_core.trainer import train
-from ipl_core.variants import BUDGET_COLUMNS, VARIANTS, variant_config
 
 STUDY_NAMES = ("ipl-metaworld-budget", "ipl-metaworld-sensitivity")
 
@@ -153,9 +153,9 @@ def test_mr_reward_model_stops_training_after_its_reward_steps(pendulum) -> None
 @pytest.mark.parametrize("study", STUDY_NAMES)
 def test_smoke_grid_runs_end_to_end_through_the_runner(study: str, tmp_path: Path) -> None:
     """About 40 s per study: every smoke cell through papermill, then the aggregation and load_study."""
-    from ipl_core.aggregate import aggregate
-    from ipl_core.results import load_study
-    from ipl_core.run import run_grid
+    from ipl_core.experiments.aggregate import aggregate
+    from ipl_core.experiments.results import load_study
+    from ipl_core.experiments.run import run_grid
 
     cells = expand(study, "smoke")
     run_grid(cells, tmp_path, jobs=1)

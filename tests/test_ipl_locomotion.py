@@ -23,16 +23,16 @@ from ipl_core.data.locomotion_prefs import (
 )
 from ipl_core.data.native import load_preferences
 from ipl_core.data.segments import make_preference_dataset
-from ipl_core.locomotion import (
+from ipl_core.experiments.locomotion import (
     D4RL_REFERENCE_RETURNS,
     d4rl_normalized_score,
     relabel_with_reward_model,
     split_dataset,
 )
+from ipl_core.experiments.studies import expand, get_study
+from ipl_core.experiments.variants import TABLE_COLUMNS, VARIANTS, variant_config
 from ipl_core.offline import target_clip
-from ipl_core.studies import expand, get_study
 from ipl_core.teachers import TEACHERS, ScriptedTeacher
-from ipl_core.variants import TABLE_COLUMNS, VARIANTS, variant_config
 
 torch.set_num_threads(1)
 
@@ -236,7 +236,7 @@ def test_two_phase_variants_relabel_the_offline_data_and_others_do_not() -> None
 @pytest.mark.slow
 def test_the_smoke_cell_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """About 30 s: smoke SAC data for Hopper in a fresh data folder, then one cell of the study."""
-    from ipl_core.run import cell_dir, run_grid
+    from ipl_core.experiments.run import cell_dir, run_grid
 
     monkeypatch.setenv("IPL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MUJOCO_GL", "egl")

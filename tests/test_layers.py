@@ -1,5 +1,6 @@
 """The library's modules form layers: no module imports, even lazily inside a function, a module that
-imports it back. The offline core reads bottom to top: networks, losses, agents, config, updates, trainer."""
+imports it back. The offline core reads bottom to top: networks, losses, agents, config, updates, trainer;
+the experiment machinery (``ipl_core.experiments``) sits above the whole library."""
 
 from __future__ import annotations
 
@@ -67,6 +68,19 @@ def test_the_offline_core_is_layered() -> None:
     for i, module in enumerate(layers):
         above = set(layers[i + 1:])
         assert not graph[module] & above, f"{module} imports {sorted(graph[module] & above)}, above it"
+
+
+def test_the_library_does_not_import_the_experiments() -> None:
+    """The experiment machinery sits on top: no module outside ``ipl_core.experiments`` imports it."""
+    graph = import_graph()
+    assert "ipl_core.experiments.run" in graph, "the experiments package moved; update this test"
+    def machinery(name: str) -> bool:
+        return name == "ipl_core.experiments" or name.startswith("ipl_core.experiments.")
+
+    for module, deps in graph.items():
+        if not machinery(module):
+            wrong = sorted(d for d in deps if machinery(d))
+            assert not wrong, f"{module} imports {wrong}, the experiment machinery"
 
 
 def test_a_cycle_is_found() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ipl_core.experiments.studies import ONLINE_SMOKE_SETTINGS
 from ipl_core.online.config import (
     CONFIG_DIR,
     OnlineConfig,
@@ -14,7 +15,6 @@ from ipl_core.online.config import (
     load_task_config,
     study_config,
 )
-from ipl_core.studies import ONLINE_SMOKE_SETTINGS
 
 # MRN Sec. 5.1: amount of feedback and bi-level frequency N per task.
 MRN_SETTINGS = {

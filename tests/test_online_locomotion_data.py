@@ -12,6 +12,7 @@ import torch
 
 from ipl_core.data.d4rl import load_d4rl_hdf5
 from ipl_core.data.store import read_manifest, sha256_file
+from ipl_core.experiments.results import load_study
 from ipl_core.online import locomotion_data
 from ipl_core.online.locomotion_data import (
     DATASETS,
@@ -26,7 +27,6 @@ from ipl_core.online.locomotion_data import (
     save_locomotion_results,
 )
 from ipl_core.online.replay import ReplayBuffer
-from ipl_core.results import load_study
 
 torch.set_num_threads(1)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ipl_core.experiments.run import EXPERIMENTS_DIR
+from ipl_core.experiments.studies import STUDIES, expand
+from ipl_core.io import PROFILES
 from ipl_core.online.config import FIELD_TYPES, study_config
-from ipl_core.results import PROFILES
-from ipl_core.run import EXPERIMENTS_DIR
-from ipl_core.studies import STUDIES, expand
 
 ONLINE_STUDIES = ("online", "online-feedback")
 
@@ -66,7 +66,7 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
     """Chapters read ``rounds`` and ``episodes`` of every cell; a cell with no rows (SAC) keeps the dtypes."""
     import pandas as pd
 
-    from ipl_core.aggregate import CellError, collect_runs
+    from ipl_core.experiments.aggregate import CellError, collect_runs
 
     cells = expand("online", "smoke", algorithm=("pebble", "sac"), task=("walker-walk",))
     for cell, steps in zip(cells, ([200, 300], []), strict=True):
@@ -86,7 +86,7 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
 
 
 def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None:
-    from ipl_core.online.stored import compute_minutes, schedule_table, stored_cells
+    from ipl_core.experiments.stored import compute_minutes, schedule_table, stored_cells
 
     for algorithm, per_round, wall in (("pebble", 25, 600.0), ("mrn", None, 900.0)):
         cell = tmp_path / "online" / "cpu" / f"algorithm={algorithm}" / "seed=0"

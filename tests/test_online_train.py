@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
+from ipl_core.experiments.studies import ONLINE_SMOKE_SETTINGS
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.train import train_online
-from ipl_core.studies import ONLINE_SMOKE_SETTINGS
 
 torch.set_num_threads(1)
 

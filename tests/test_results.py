@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ipl_core.results import RunInfo, atomic_write, load_study, save_study, write_json
+from ipl_core.experiments.results import load_study
+from ipl_core.io import RunInfo, atomic_write, save_study, write_json
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_save_and_load_round_trip_prefers_the_largest_profile(tmp_path: Path) ->
 def test_a_run_without_run_json_is_not_complete(tmp_path: Path) -> None:
     (tmp_path / "s" / "full").mkdir(parents=True)
     pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "s" / "full" / "metrics.parquet")
-    with pytest.raises(FileNotFoundError, match=r"python -m ipl_core\.run s"):
+    with pytest.raises(FileNotFoundError, match=r"python -m ipl_core\.experiments\.run s"):
         load_study("s", root=tmp_path)
 
 

@@ -16,8 +16,8 @@ SETTINGS = "steps=120, checkpoint_every=40, eval_every=40, log_every=20, reward_
 SCRIPT = f"""
 import sys
 from pathlib import Path
-from ipl_core.run import run_grid
-from ipl_core.studies import expand
+from ipl_core.experiments.run import run_grid
+from ipl_core.experiments.studies import expand
 cells = expand("ipl-metaworld-scaling", "smoke", method=("ipl",), {SETTINGS})
 run_grid(cells, Path(sys.argv[1]))
 """

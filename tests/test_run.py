@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from ipl_core import studies
-from ipl_core.aggregate import aggregate
-from ipl_core.results import load_study
-from ipl_core.run import (
+from ipl_core.experiments import studies
+from ipl_core.experiments.aggregate import aggregate
+from ipl_core.experiments.results import load_study
+from ipl_core.experiments.run import (
     Group,
     cell_dir,
     config_dir,
@@ -25,7 +25,7 @@ from ipl_core.run import (
     run_grid,
     run_group,
 )
-from ipl_core.studies import Study, expand
+from ipl_core.experiments.studies import Study, expand
 
 TINY = Study(
     name="tiny",
@@ -48,7 +48,7 @@ def tiny_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     body = nbformat.v4.new_code_cell(
         "import os\n"
         "import pandas as pd\n"
-        "from ipl_core.results import write_table\n"
+        "from ipl_core.io import write_table\n"
         "for seed in seeds:\n"
         "    rows = [{'step': s, 'seed': seed, 'score': width * (s + 1) + 0.1 * seed, 'pid': os.getpid(),\n"
         "             'threads': threads} for s in range(steps)]\n"
@@ -301,7 +301,7 @@ def test_every_notebook_takes_seeds_run_dir_threads_and_device(study: str) -> No
     `threads` (no hard-coded thread count) and `device`, beside every grid axis and setting."""
     import ast
 
-    from ipl_core.run import EXPERIMENTS_DIR
+    from ipl_core.experiments.run import EXPERIMENTS_DIR
 
     notebook = nbformat.read(EXPERIMENTS_DIR / f"{study}.ipynb", as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
@@ -323,7 +323,7 @@ def test_every_notebook_takes_seeds_run_dir_threads_and_device(study: str) -> No
 
 def test_cpu_and_full_refuse_a_dirty_tree_unless_allowed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    import ipl_core.run as runner
+    import ipl_core.experiments.run as runner
 
     monkeypatch.setattr(runner, "git_commit", lambda: "a" * 40 + "+dirty")
     ran: list[str] = []
@@ -339,7 +339,7 @@ def test_cpu_and_full_refuse_a_dirty_tree_unless_allowed(monkeypatch: pytest.Mon
 
 
 def test_check_mode_exits_one_on_stale_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import ipl_core.run as runner
+    import ipl_core.experiments.run as runner
 
     monkeypatch.setattr(runner, "check", lambda *args, **kwargs: ["run.json: seeds differ"])
     assert runner.main(["bradley-terry", "--profile", "cpu", "--check", "--results-dir", str(tmp_path)]) == 1
@@ -350,7 +350,7 @@ def test_check_mode_exits_one_on_stale_tables(monkeypatch: pytest.MonkeyPatch, t
 def test_profile_table_lists_what_a_profile_shrinks() -> None:
     """The appendix's table of profiles is read from the studies: against itself a profile changes
     nothing, and the cpu row of the scaling study names its steps beside the paper's."""
-    from ipl_core.studies import STUDIES, profile_table
+    from ipl_core.experiments.studies import STUDIES, profile_table
 
     same = profile_table("full", reference="full")
     assert [row["study"] for row in same] == list(STUDIES)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.errors import DataFormatError, as_float32, open_hdf5, read_flags, read_hdf5_array
-from ipl_core.results import atomic_write
+from ipl_core.io import atomic_write
 
 D4RL_KEYS = ("observations", "actions", "next_observations", "rewards", "terminals", "timeouts")
 """The keys :func:`write_d4rl_hdf5` writes and :func:`load_d4rl_hdf5` reads."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from ipl_core.data.datasets import PreferenceDataset
 from ipl_core.data.errors import READ_ERRORS, DataFormatError, damaged, require_file, require_numeric
-from ipl_core.results import atomic_write
+from ipl_core.io import atomic_write
 
 REQUIRED_KEYS = ("obs_1", "obs_2", "action_1", "action_2", "label")
 OPTIONAL_KEYS = ("reward_1", "reward_2", "terminal_1", "terminal_2")

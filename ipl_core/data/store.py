@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ipl_core.results import REPO_ROOT, atomic_write, write_json
+from ipl_core.io import REPO_ROOT, atomic_write, write_json
 
 DATA_DIR_ENV = "IPL_DATA_DIR"
 """Environment variable that overrides the data root."""

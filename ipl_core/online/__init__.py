@@ -3,7 +3,7 @@
 Taught in Part IV of the book (book/online/). The modules: ``envs`` (DeepMind Control, MetaWorld 3.x and
 gymnasium behind one API), ``replay``, ``sac``, ``pebble``, ``surf``, ``mrn``, ``ipl_online``, ``config``
 (the frozen configuration and the per-task TOML loader), ``train`` (the shared training loop) and
-``stored`` (the settings and compute time of each stored run of the online studies).
+``locomotion_data`` (D4RL-style datasets made with SAC).
 """
 
 from ipl_core.online.config import OnlineConfig, load_task_config

@@ -300,7 +300,7 @@ def config_sources(task_or_path: str | Path, config_dir: Path = CONFIG_DIR) -> d
 
 
 def study_config(task: str, **settings: Any) -> OnlineConfig:
-    """The configuration of one cell of an online study (``ipl_core.studies``, notebooks
+    """The configuration of one cell of an online study (``ipl_core.experiments.studies``, notebooks
     ``book/experiments/online*.ipynb``): the task's TOML with ``settings`` applied, where ``None`` keeps
     the TOML's value. ``feedback_per_round=None`` also enlarges the rounds where the task's schedule could not
     spend ``feedback_budget`` before ``total_steps`` (as for MRN Fig. 4's larger budgets)."""

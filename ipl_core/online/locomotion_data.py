@@ -29,12 +29,12 @@ from ipl_core.data.d4rl import load_d4rl_hdf5, write_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.segments import episode_returns
 from ipl_core.data.store import cached, file_lock, read_manifest, write_manifest
+from ipl_core.io import RESULTS_DIR, RunInfo, atomic_write, save_study, write_json
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
 from ipl_core.online.sac import Evaluation, TanhGaussianActor
 from ipl_core.online.train import train_online
-from ipl_core.results import RESULTS_DIR, RunInfo, atomic_write, save_study, write_json
 
 DATASETS = ("full-replay", "medium-replay", "medium", "expert", "medium-expert")
 GENERATOR = "ipl_core.online.locomotion_data"

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ipl_core.io import atomic_write, write_json, write_table
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.ipl_online import critic_preference_probabilities, ipl_update
@@ -45,7 +46,6 @@ from ipl_core.online.ppo import PPOAgent, gae, ppo_update
 from ipl_core.online.replay import ReplayBuffer
 from ipl_core.online.sac import Evaluation, SACAgent, evaluate, sac_update
 from ipl_core.online.surf import train_reward_ensemble_surf
-from ipl_core.results import atomic_write, write_json, write_table
 from ipl_core.teachers import TEACHERS
 
 TABLES = ("episodes", "evaluations", "rounds", "updates")

@@ -1,8 +1,8 @@
 """Offline preference-based RL on the locomotion datasets: the columns of IPL Tables 1, 2 and 7 as data,
 and D4RL's normalised score.
 
-The study ``ipl-locomotion`` runs the columns of those tables (:data:`ipl_core.variants.VARIANTS`) on the
-``locomotion`` preset (IPL Table 5): the oracle (IQL on the true reward), MR, IPL, its ablations (no
+The study ``ipl-locomotion`` runs the columns of those tables (:data:`ipl_core.experiments.variants.VARIANTS`)
+on the ``locomotion`` preset (IPL Table 5): the oracle (IQL on the true reward), MR, IPL, its ablations (no
 sub-sampling, lambda = 0, XQL instead of IQL) and the two-phase baselines (NMR, PT), which fit their
 non-Markovian reward first, relabel the offline data with it and then run IQL
 (:func:`relabel_with_reward_model`). :func:`d4rl_normalized_score` maps a return onto D4RL's 0-100 scale.
@@ -19,8 +19,8 @@ import torch
 
 from ipl_core.config import OfflineConfig
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
+from ipl_core.experiments.variants import get_variant
 from ipl_core.reward_models import REWARD_MODELS, relabelled, train_reward_model
-from ipl_core.variants import get_variant
 
 D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "hopper": (-20.272305, 3234.3),

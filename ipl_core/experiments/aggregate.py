@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ipl_core.intervals import interval, iqm, sample_std
-from ipl_core.results import RESULTS_DIR, RunInfo, save_study
-from ipl_core.studies import Cell, expand, get_study
+from ipl_core.experiments.intervals import interval, iqm, sample_std
+from ipl_core.experiments.studies import Cell, expand, get_study
+from ipl_core.io import RESULTS_DIR, RunInfo, save_study
 
 
 class CellError(ValueError):

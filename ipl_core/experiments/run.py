@@ -1,16 +1,16 @@
-"""Run a study's grid with papermill: ``python -m ipl_core.run <study|all> --profile smoke``.
+"""Run a study's grid with papermill: ``python -m ipl_core.experiments.run <study|all> --profile smoke``.
 
-The grid's cells (see :mod:`ipl_core.studies`) that differ only in the seed form one configuration,
-``results/<study>/<profile>/<config-id>/``. The unit of work is a **group**: up to ``--seeds-per-process``
-seeds of one configuration, executed as one papermill run of ``book/experiments/<study>.ipynb`` with the
-parameters ``seeds`` (a list), ``run_dir`` (the configuration's folder) and ``threads``. The notebook trains
-the group's seeds together and writes each seed's tables into ``run_dir/seed=<k>/``; after the run
-succeeded the runner writes each seed's ``config.json``, which marks that seed complete. Complete seeds are
-skipped; an interrupted group is run again and the notebook resumes from its checkpoints. Groups run in
-local processes (``--jobs``, which may share one GPU) or on a Ray cluster (``--ray-address``);
-``--dry-run`` lists the groups and an estimate of their wall time instead. Finally
-:func:`ipl_core.aggregate.aggregate` turns the runs into the study's tables.
-Taught in the appendix "Running the experiments at scale".
+The grid's cells (see :mod:`ipl_core.experiments.studies`) that differ only in the seed form one
+configuration, ``results/<study>/<profile>/<config-id>/``. The unit of work is a **group**: up to
+``--seeds-per-process`` seeds of one configuration, executed as one papermill run of
+``book/experiments/<study>.ipynb`` with the parameters ``seeds`` (a list), ``run_dir`` (the configuration's
+folder) and ``threads``. The notebook trains the group's seeds together and writes each seed's tables into
+``run_dir/seed=<k>/``; after the run succeeded the runner writes each seed's ``config.json``, which marks that
+seed complete. Complete seeds are skipped; an interrupted group is run again and the notebook resumes from its
+checkpoints. Groups run in local processes (``--jobs``, which may share one GPU) or on a Ray cluster
+(``--ray-address``); ``--dry-run`` lists the groups and an estimate of their wall time instead. Finally
+:func:`ipl_core.experiments.aggregate.aggregate` turns the runs into the study's tables. Taught in the
+appendix "Running the experiments at scale".
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ipl_core.aggregate import aggregate, check
-from ipl_core.results import PROFILES, REPO_ROOT, RESULTS_DIR, device_description, git_commit, write_json
-from ipl_core.studies import STUDIES, Cell, expand
+from ipl_core.experiments.aggregate import aggregate, check
+from ipl_core.experiments.studies import STUDIES, Cell, expand
+from ipl_core.io import PROFILES, REPO_ROOT, RESULTS_DIR, device_description, git_commit, write_json
 
 EXPERIMENTS_DIR = REPO_ROOT / "book" / "experiments"
 THROUGHPUT_FILE = REPO_ROOT / "benchmarks" / "throughput-cpu.json"
@@ -292,7 +292,8 @@ def parse_setting(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ipl_core.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ipl_core.experiments.run",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("study", help=f"one of {sorted(STUDIES)}, or 'all'")
     parser.add_argument("--profile", default="smoke", choices=PROFILES)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)

@@ -1,7 +1,9 @@
-"""Results as data: atomic writes, the record of the run that made each number, and loading for the book.
+"""Files the library writes: atomically, and with the record of the run that made them.
 
-Layout: ``results/<study>/<profile>/{run.json, <table>.parquet, ...}``. Experiment notebooks write it;
-chapters read it with :func:`load_study` and say which profile, seeds, steps and device made each number.
+:func:`atomic_write` (and its JSON and parquet forms) is how the trainer, the data store, policies and the
+command line write files. :func:`save_study` writes a study's results as data under
+``results/<study>/<profile>/{run.json, <table>.parquet, ...}``, ``run.json`` being the :class:`RunInfo`
+of the run that made them; :func:`ipl_core.experiments.results.load_study` reads them back for the book.
 Taught in the appendix "Running the experiments at scale".
 """
 
@@ -25,6 +27,7 @@ PROFILES = ("smoke", "cpu", "full")
 """Run profiles from smallest to largest; the book shows the largest one that has results."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The repository the package runs from (``data/``, ``results/`` and ``book/`` lie under it)."""
 RESULTS_DIR = REPO_ROOT / "results"
 
 
@@ -115,14 +118,6 @@ class RunInfo:
         return self.commit.split(";")
 
 
-@dataclass(frozen=True)
-class StudyResults:
-    """The tables of one study at one profile, with the run that made them."""
-
-    info: RunInfo
-    tables: dict[str, pd.DataFrame]
-
-
 def save_study(
     study: str, profile: str, tables: dict[str, pd.DataFrame], info: RunInfo, root: str | Path = RESULTS_DIR
 ) -> Path:
@@ -134,24 +129,3 @@ def save_study(
         write_table(out / f"{name}.parquet", table)
     write_json(out / "run.json", asdict(info))
     return out
-
-
-def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None = None) -> StudyResults:
-    """Load a study's results: the given profile, or else the largest profile that has completed.
-
-    Raises FileNotFoundError naming the folder and the command that makes the results.
-    """
-    base = Path(root) / study
-    candidates = [profile] if profile else list(reversed(PROFILES))
-    for name in candidates:
-        run_file = base / name / "run.json"
-        if run_file.is_file():
-            raw = json.loads(run_file.read_text())
-            raw["seeds"] = tuple(raw["seeds"])
-            info = RunInfo(**raw)
-            tables = {p.stem: pd.read_parquet(p) for p in sorted(run_file.parent.glob("*.parquet"))}
-            return StudyResults(info, tables)
-    raise FileNotFoundError(
-        f"no results for study {study!r} (profiles tried: {candidates}) under {base}; "
-        f"make them with `python -m ipl_core.run {study} --profile smoke` (or `make experiments`)"
-    )

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ipl_core import config
+from ipl_core.io import PROFILES
 from ipl_core.online.config import load_task_config
-from ipl_core.results import PROFILES
 
 RUNTIME_SETTINGS = ("device",)
 """Settings that say where a cell runs, not what it computes: every study accepts them, and they are left
@@ -284,8 +284,8 @@ STUDIES["online-feedback"] = Study(
 
 
 # --- IPL efficiency and sensitivity on MetaWorld (IPL Table 8, Fig. 2, Fig. 8) -------------------------
-# The axis `variant` names an entry of ipl_core.variants.VARIANTS (changes to the metaworld preset); both
-# studies use the data recipe and schedules of ipl-metaworld-scaling at every profile.
+# The axis `variant` names an entry of ipl_core.experiments.variants.VARIANTS (changes to the metaworld
+# preset); both studies use the data recipe and schedules of ipl-metaworld-scaling at every profile.
 
 _SCALING_SETTINGS = STUDIES["ipl-metaworld-scaling"].settings
 

@@ -1,8 +1,8 @@
 """IPL's efficiency studies on MetaWorld: the parameters of a variant and the run of one grid cell.
 
-The studies ``ipl-metaworld-budget`` (``ipl-64``, ``mr-35``, ``mr-64``: IPL Table 4, Table 8, Fig. 2 left)
-and ``ipl-metaworld-sensitivity`` (``ipl-lambda-<x>``, ``mr-reward-steps-<n>``: Fig. 2 middle and right,
-Fig. 8) name variants of :data:`ipl_core.variants.VARIANTS` on the ``metaworld`` preset (Table 6); their
+The studies ``ipl-metaworld-budget`` (``ipl-64``, ``mr-35``, ``mr-64``: IPL Table 4, Table 8, Fig. 2 left) and
+``ipl-metaworld-sensitivity`` (``ipl-lambda-<x>``, ``mr-reward-steps-<n>``: Fig. 2 middle and right, Fig. 8)
+name variants of :data:`ipl_core.experiments.variants.VARIANTS` on the ``metaworld`` preset (Table 6); their
 notebooks call :func:`run_variant`. Taught in "IPL Fig. 2 and Table 8" (book/reproduction/ipl_efficiency).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from ipl_core.experiments.variants import get_variant, variant_config
 from ipl_core.nets import count_parameters
-from ipl_core.variants import get_variant, variant_config
 
 METAWORLD_OBS_DIM, METAWORLD_ACT_DIM = 39, 4
 """MetaWorld 3 observation and action sizes (the shapes of IPL Table 4's budget rows)."""
@@ -35,7 +35,7 @@ def variant_parameters(
 def describe_variant(variant: str, **settings: Any) -> dict[str, Any]:
     """The columns that tell variants apart in a results table: label, method, widths, lambda (None where
     the method is not IPL), reward steps (None where it has no reward model) and parameter count, for the
-    config :func:`~ipl_core.variants.variant_config` resolves with ``settings``."""
+    config :func:`~ipl_core.experiments.variants.variant_config` resolves with ``settings``."""
     cfg = variant_config(variant, "metaworld", **settings)
     return {
         "variant": variant,

@@ -3,8 +3,8 @@
 A variant is the :class:`~ipl_core.config.OfflineConfig` fields that make a paper preset into one column:
 the preset (``metaworld``, Table 6, or ``locomotion``, Table 5) comes from the study, the study's settings
 (steps, schedule, seed) come next, and the variant's own changes win. :data:`VARIANTS` is the only place
-that maps a name to those changes; the studies of :mod:`ipl_core.studies` list names as their ``variant``
-axis. Taught in the reproduction chapters (book/reproduction/ipl_efficiency, ipl_locomotion).
+that maps a name to those changes; the studies of :mod:`ipl_core.experiments.studies` list names as their
+``variant`` axis. Taught in the reproduction chapters (book/reproduction/ipl_efficiency, ipl_locomotion).
 """
 
 from __future__ import annotations
