@@ -28,6 +28,14 @@ from ipl_core.experiments.intervals import (
 )
 
 
+def _ordered(values: Sequence[object]) -> list:
+    """Values in their natural order (numbers by size), or by their text when they do not compare."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
 def final_scores(runs: pd.DataFrame, metric: str, keys: Sequence[str], step: str = "step") -> pd.DataFrame:
     """One row per configuration (``keys``) and seed: ``metric`` at the seed's last evaluation, in a column
     ``score``. Without a ``step`` column every row is already final."""
@@ -115,8 +123,8 @@ def plot_finals(finals: pd.DataFrame, x: str, hue: str | None = None, ax: plt.Ax
     data = finals.assign(score=scale * finals["score"])
     keys = [x] + ([hue] if hue else [])
     table = estimates(data, keys, statistic)
-    order = sorted(data[x].unique(), key=str)
-    hues = sorted(data[hue].unique(), key=str) if hue else [None]
+    order = _ordered(data[x].unique())
+    hues = _ordered(data[hue].unique()) if hue else [None]
     width = 0.8 / len(hues)
     palette = sns.color_palette(n_colors=len(hues))
     for j, level in enumerate(hues):
@@ -148,7 +156,7 @@ def plot_curves(runs: pd.DataFrame, y: str, hue: str, col: str | None = None, ro
     """Learning curves: a thin line per seed and a thick line for the mean over seeds, per ``hue``."""
     data = runs.assign(**{y: scale * runs[y]}).dropna(subset=[y])
     grid = sns.FacetGrid(data, col=col, row=row, hue=hue, height=height, aspect=1.3,
-                         margin_titles=True, hue_order=sorted(data[hue].unique(), key=str))
+                         margin_titles=True, hue_order=_ordered(data[hue].unique()))
 
     def draw(*, data: pd.DataFrame, color: str, label: str, ax: plt.Axes | None = None, **_: object) -> None:
         axis = ax or plt.gca()
