@@ -94,8 +94,9 @@ def test_sensitivity_grid_is_drawer_open_with_500_queries_around_the_defaults() 
         reward_steps = {c.reward_steps for c in configs if c.method == "mr"}
         assert {0.0, 0.5} <= lams and len(lams) >= 3  # no regulariser, Table 6's default, a larger one
         default = STUDIES["ipl-metaworld-sensitivity"].settings[profile]["reward_steps"]
-        assert min(reward_steps) < default < max(reward_steps) and default in reward_steps
-        assert max(reward_steps) == cells[0].params["steps"]  # the reward trains for the whole run
+        assert min(reward_steps) < default and default in reward_steps  # under-fitting against the default
+        if profile == "full":  # and, at the paper's scale, over-fitting up to the whole run
+            assert default < max(reward_steps) == cells[0].params["steps"]
 
 
 @pytest.mark.parametrize("variant", ["ipl-lambda-0", "ipl-lambda-8", "ipl-64"])

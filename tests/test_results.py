@@ -56,3 +56,26 @@ def test_describe_names_every_commit_in_full_with_its_dirty_flag() -> None:
     text = info.describe()
     assert f"commits {'a' * 40}, {'b' * 40}+dirty" in text
     assert info.commits == ["a" * 40, "b" * 40 + "+dirty"]
+
+
+def test_a_stored_run_gives_its_own_settings_and_cell_tables(tmp_path: Path) -> None:
+    """Settings and extra tables come from the cells the stored run aggregated, not from today's grid: a
+    cell on disk that the run did not aggregate is ignored, and a missing table names its file."""
+    base = tmp_path / "study" / "cpu"
+    for config_id, method in (("method=a", "a"), ("method=b", "b"), ("method=old", "old")):
+        for seed in (0, 1):
+            folder = base / config_id / f"seed={seed}"
+            write_json(folder / "config.json", {"method": method, "seed": seed, "steps": 100,
+                                                "eval_episodes": 20 if method != "old" else 5,
+                                                "commit": f"c{seed}", "config_id": config_id})
+            pd.DataFrame({"step": [10], "queries": [seed]}).to_parquet(folder / "rounds.parquet")
+    runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "step": [10] * 4,
+                         "config_id": ["method=a", "method=a", "method=b", "method=b"]})
+    info = RunInfo(study="study", profile="cpu", seeds=(0, 1), steps=100, wall_time_s=1.0)
+    save_study("study", "cpu", {"runs": runs}, info, root=tmp_path)
+    study = load_study("study", root=tmp_path)
+    assert study.settings == {"steps": 100, "eval_episodes": 20}  # method differs, commit is the cell's
+    rounds = study.cell_table("rounds")
+    assert sorted(zip(rounds.method, rounds.queries, strict=True)) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    with pytest.raises(FileNotFoundError, match="updates"):
+        study.cell_table("updates")

@@ -38,15 +38,16 @@ def _ordered(values: Sequence[object]) -> list:
 
 def final_scores(runs: pd.DataFrame, metric: str, keys: Sequence[str], step: str = "step") -> pd.DataFrame:
     """One row per configuration (``keys``) and seed: ``metric`` at the seed's last evaluation, in a column
-    ``score``. Without a ``step`` column every row is already final."""
+    ``score``. Without a ``step`` column every row is already final. A key may be NaN where it does not
+    apply to a configuration (e.g. lambda for MR)."""
     keys = list(keys)
     missing = [c for c in [*keys, "seed", metric] if c not in runs]
     if missing:
         raise KeyError(f"final_scores: runs have no column(s) {missing}; columns: {list(runs.columns)}")
     rows = runs.dropna(subset=[metric])
     if step in rows:
-        rows = rows.loc[rows.groupby([*keys, "seed"])[step].idxmax()]
-    finals = rows.groupby([*keys, "seed"], as_index=False)[metric].mean()
+        rows = rows.loc[rows.groupby([*keys, "seed"], dropna=False)[step].idxmax()]
+    finals = rows.groupby([*keys, "seed"], as_index=False, dropna=False)[metric].mean()
     return finals.rename(columns={metric: "score"})
 
 
@@ -55,7 +56,7 @@ def estimates(finals: pd.DataFrame, keys: Sequence[str], statistic: str = "iqm",
     """Per configuration (``keys``): the ``statistic`` of the final scores over seeds with its bootstrap
     interval (columns ``point``, ``low``, ``high``, ``seeds``); NaN bounds (n/a) below two seeds."""
     rows = []
-    for config, group in finals.groupby(list(keys), sort=True):
+    for config, group in finals.groupby(list(keys), sort=True, dropna=False):
         config = config if isinstance(config, tuple) else (config,)
         estimate = interval([group["score"].to_numpy()], statistic, confidence)
         rows.append({**dict(zip(keys, config, strict=True)), **estimate._asdict()})

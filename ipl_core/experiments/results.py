@@ -13,6 +13,10 @@ import pandas as pd
 
 from ipl_core.io import PROFILES, RESULTS_DIR, RunInfo
 
+CELL_KEYS = frozenset({"seed", "seeds", "config_id", "run_dir", "commit", "wall_time_s", "device",
+                       "device_description", "profile", "study", "finished", "threads"})
+"""Keys of a cell's ``config.json`` that say which cell it is and where and when it ran, not what it ran."""
+
 
 @dataclass(frozen=True)
 class StudyResults:
@@ -20,6 +24,48 @@ class StudyResults:
 
     info: RunInfo
     tables: dict[str, pd.DataFrame]
+    folder: Path
+    """``results/<study>/<profile>/``: the cells of the stored run are below it."""
+
+    def _cells(self) -> list[tuple[Path, dict]]:
+        """Folder and ``config.json`` of every cell the stored run aggregated (its ``runs`` table names
+        their config ids and seeds), whatever today's grid of the study says."""
+        runs = self.tables.get("runs")
+        if runs is None or "config_id" not in runs:
+            raise FileNotFoundError(f"{self.folder}: runs.parquet with a config_id column is missing")
+        cells = []
+        for config_id, seed in sorted(set(zip(runs["config_id"], runs["seed"], strict=True))):
+            folder = self.folder / str(config_id) / f"seed={seed}"
+            config_file = folder / "config.json"
+            if not config_file.is_file():
+                raise FileNotFoundError(f"{config_file}: a cell of the stored run has no config.json")
+            cells.append((folder, json.loads(config_file.read_text())))
+        return cells
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The parameters every cell of the stored run shared (steps, evaluation episodes...), read from the
+        cells themselves, so that a page shows the settings that made its numbers."""
+        configs = [config for _, config in self._cells()]
+        shared = {k: v for k, v in configs[0].items() if k not in CELL_KEYS}
+        return {k: v for k, v in shared.items() if all(c.get(k) == v for c in configs)}
+
+    def cell_table(self, table: str) -> pd.DataFrame:
+        """The ``<table>.parquet`` of every cell of the stored run (e.g. an online run's ``rounds``), with
+        the cell's grid values (the columns of ``runs`` that its config names) and config id added."""
+        runs = self.tables["runs"]
+        frames = []
+        for folder, config in self._cells():
+            path = folder / f"{table}.parquet"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: a cell of the stored run has no {table!r} table")
+            frame = pd.read_parquet(path)
+            for key, value in config.items():
+                if key in runs.columns and key not in frame.columns:
+                    frame[key] = value
+            frames.append(frame)
+        non_empty = [f for f in frames if not f.empty]
+        return pd.concat(non_empty or frames, ignore_index=True)
 
 
 def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None = None) -> StudyResults:
@@ -36,7 +82,7 @@ def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None =
             raw["seeds"] = tuple(raw["seeds"])
             info = RunInfo(**raw)
             tables = {p.stem: pd.read_parquet(p) for p in sorted(run_file.parent.glob("*.parquet"))}
-            return StudyResults(info, tables)
+            return StudyResults(info, tables, run_file.parent)
     raise FileNotFoundError(
         f"no results for study {study!r} (profiles tried: {candidates}) under {base}; "
         f"make them with `python -m ipl_core.experiments.run {study} --profile smoke` (or `make experiments`)"
