@@ -2,10 +2,10 @@
 
 :func:`make_query_set` draws pairs of segments (as :func:`~ipl_core.data.segments.make_preference_dataset`
 does, IPL App. B.3), renders one clip per pair (:mod:`ipl_core.render`) and writes the folder that
-:mod:`ipl_core.data.labels` describes, cached with a manifest. :class:`LabellingSession` is the state of a
+:mod:`ipl_core.data.labels` describes, cached with a manifest. :class:`LabellingState` is the state of a
 person labelling it (the notebook widget, :mod:`ipl_core.labelling_widget`, is a thin view of it): answer,
 skip, undo, and resume, every answer saved at once and atomically in the native preference format
-(:mod:`ipl_core.data.native`) plus the keys that let a session resume. The static page of the book keeps the
+(:mod:`ipl_core.data.native`) plus the keys that let a labelling resume. The static page of the book keeps the
 same state in the browser and exports an answer file (:func:`ipl_core.data.labels.load_labels`). Taught in
 the appendix "Be the teacher" (book/appendix/be_the_teacher.ipynb).
 """
@@ -55,19 +55,21 @@ def draw_pairs(offline: OfflineDataset, num_pairs: int, segment_length: int,
 
 def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsStates,
                    renderer: Callable[[], FrameRenderer], dataset_id: str, question: str, num_pairs: int,
-                   segment_length: int, seed: int, fps: int = 10) -> QuerySet:
+                   segment_length: int, seed: int, fps: int = 10, frame_stride: int = 1) -> QuerySet:
     """Draw ``num_pairs`` pairs from ``offline``, render them and write the query set into ``folder``.
 
     ``states`` hold MuJoCo's state at every row of ``offline`` (:func:`ipl_core.render.metaworld_physics`,
-    :func:`ipl_core.render.locomotion_physics`); ``renderer()`` makes the renderer. The folder is re-used
+    :func:`ipl_core.render.locomotion_physics`); ``renderer()`` makes the renderer; clips show every
+    ``frame_stride``-th step at ``fps`` frames per second. The folder is re-used
     when its manifest matches these arguments and every clip is present; otherwise it is rebuilt, clips
     first and ``pairs.json`` (with its manifest) last.
     """
     folder = Path(folder)
     starts = draw_pairs(offline, num_pairs, segment_length, np.random.default_rng(seed))
-    queries = QuerySet(folder, dataset_id, question, segment_length, starts, fps)
+    queries = QuerySet(folder, dataset_id, question, segment_length, starts, fps, frame_stride)
     params = {"dataset_id": dataset_id, "question": question, "num_pairs": num_pairs,
-              "segment_length": segment_length, "fps": fps, "frame_size": FRAME_SIZE,
+              "segment_length": segment_length, "fps": fps, "frame_stride": frame_stride,
+              "frame_size": FRAME_SIZE,
               "fingerprint": queries.fingerprint}
     missing = not (folder / "segments.npz").is_file() or not all(
         queries.clip(i).is_file() for i in range(num_pairs))
@@ -87,7 +89,7 @@ def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsS
         atomic_write(folder / "segments.npz", write_segments)
         shutil.rmtree(folder / "clips", ignore_errors=True)
         draw = renderer()
-        steps = np.arange(segment_length)
+        steps = np.arange(0, segment_length, frame_stride)
         try:
             for i, (a, b) in enumerate(starts):
                 frames = pair_frames(draw.frames(states, a + steps), draw.frames(states, b + steps))
@@ -101,7 +103,8 @@ def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsS
 
 
 def metaworld_query_set(folder: str | Path, recipe: Any, num_pairs: int, segment_length: int, seed: int = 0,
-                        root: str | Path | None = None) -> tuple[QuerySet, OfflineDataset]:
+                        root: str | Path | None = None, fps: int = 10,
+                        frame_stride: int = 1) -> tuple[QuerySet, OfflineDataset]:
     """The query set of a MetaWorld recipe's offline data (generated or re-used), and that offline data.
 
     The dataset id is ``metaworld/<task>/<recipe tag>``; the question comes from :data:`QUESTIONS`.
@@ -118,12 +121,13 @@ def metaworld_query_set(folder: str | Path, recipe: Any, num_pairs: int, segment
 
     dataset_id = f"metaworld/{recipe.task}/{recipe.tag()}"
     queries = make_query_set(folder, offline, states, renderer, dataset_id, question, num_pairs,
-                             segment_length, seed)
+                             segment_length, seed, fps, frame_stride)
     return queries, offline
 
 
 def locomotion_query_set(folder: str | Path, data_file: str | Path, task: str, num_pairs: int,
-                         segment_length: int, seed: int = 0) -> tuple[QuerySet, OfflineDataset]:
+                         segment_length: int, seed: int = 0, fps: int = 10,
+                         frame_stride: int = 1) -> tuple[QuerySet, OfflineDataset]:
     """The query set of a Hopper or Walker2d dataset in D4RL's layout, and that offline data.
 
     The dataset id is ``locomotion/<task>/<file name>/<first 12 hex of the file's sha256>``.
@@ -139,7 +143,7 @@ def locomotion_query_set(folder: str | Path, data_file: str | Path, task: str, n
         return FrameRenderer(locomotion_model(task), LOCOMOTION_CAMERA)
 
     queries = make_query_set(folder, offline, states, renderer, dataset_id, QUESTIONS[task], num_pairs,
-                             segment_length, seed)
+                             segment_length, seed, fps, frame_stride)
     return queries, offline
 
 
@@ -177,16 +181,16 @@ def dataset_returns_scale(offline: OfflineDataset, segment_length: int) -> float
     return segment_return_scale(returns, segment_length, max(1, round(float(lengths.mean()))))
 
 
-class LabellingSession:
+class LabellingState:
     """A person's answers to a query set, saved to ``path`` after every change.
 
     Pairs are asked in order; :meth:`answer` records ``left``, ``right``, ``equal`` or ``skip`` for the
     current pair, :meth:`undo` takes the last answer back. The file is the native preference format
     (``obs_1``, ..., ``label`` of the labelled pairs, so :func:`ipl_core.data.load_preferences` reads it once
     one pair is labelled) plus ``pair`` (the pair index of each label), ``history_pair`` and
-    ``history_answer`` (every answer in order, skips included), ``dataset_id`` and ``fingerprint``. Opening
-    a session on an existing file resumes it; a file of another query set raises DataFormatError and is
-    left as it is.
+    ``history_answer`` (every answer in order, skips included), ``dataset_id`` and ``fingerprint``.
+    Opening it on an existing file resumes the labelling; a file of another query set raises
+    DataFormatError and is left as it is.
     """
 
     def __init__(self, query_set: str | Path | QuerySet, path: str | Path) -> None:
@@ -267,11 +271,11 @@ class LabellingSession:
             with np.load(self.path, allow_pickle=False) as archive:
                 stored = {key: archive[key] for key in archive.files}
         except (OSError, ValueError, EOFError) as error:
-            raise DataFormatError(f"{source}: cannot be read ({error}); expected a labelling session file "
+            raise DataFormatError(f"{source}: cannot be read ({error}); expected a labelling file "
                                   f"(.npz); the file may be truncated") from error
         for key in (*REQUIRED_KEYS, "history_pair", "history_answer", "dataset_id", "fingerprint"):
             if key not in stored:
-                raise DataFormatError(f"{source}: missing key {key!r}; expected a labelling session file")
+                raise DataFormatError(f"{source}: missing key {key!r}; expected a labelling file")
         if str(stored["dataset_id"]) != self.queries.dataset_id:
             raise DataFormatError(f"{source}: made for dataset {str(stored['dataset_id'])!r}, not "
                                   f"{self.queries.dataset_id!r}; choose another file")

@@ -1,9 +1,9 @@
-"""The labelling widget for Jupyter (classic, Lab, Colab): a thin ``anywidget`` view of a LabellingSession.
+"""The labelling widget for Jupyter (classic, Lab, Colab): a thin ``anywidget`` view of a LabellingState.
 
 It shows the teacher's question, the current pair as one looping video (segment 1 left, segment 2 right),
 buttons and keys for left (←), right (→), equal (↓ or E), skip (S) and undo (U or Backspace), and a progress
-bar. Every press goes to :class:`~ipl_core.labelling.LabellingSession`, which saves at once; the widget only
-draws the state the session sends back. Taught in the appendix "Be the teacher"
+bar. Every press goes to :class:`~ipl_core.labelling.LabellingState`, which saves at once; the widget only
+draws what it sends back. Taught in the appendix "Be the teacher"
 (book/appendix/be_the_teacher.ipynb).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ipl_core.labelling import LabellingSession
+from ipl_core.labelling import LabellingState
 
 KEYS = {"ArrowLeft": "left", "ArrowRight": "right", "ArrowDown": "equal", "e": "equal", "s": "skip",
         "u": "undo", "Backspace": "undo"}
@@ -73,34 +73,34 @@ export default { render };
 """
 
 
-def clip_data_url(session: LabellingSession, pair: int | None) -> str:
+def clip_data_url(labelling: LabellingState, pair: int | None) -> str:
     """The clip of ``pair`` as a ``data:video/mp4;base64,...`` URL ("" for None)."""
     if pair is None:
         return ""
-    return "data:video/mp4;base64," + base64.b64encode(session.queries.clip(pair).read_bytes()).decode()
+    return "data:video/mp4;base64," + base64.b64encode(labelling.queries.clip(pair).read_bytes()).decode()
 
 
-def view_state(session: LabellingSession, message: str = "") -> dict[str, Any]:
+def view_state(labelling: LabellingState, message: str = "") -> dict[str, Any]:
     """What the widget draws: the question, the current pair and its clip, progress, and a message."""
-    pair = session.current
-    return {"question": session.question, "pair": pair, "done": session.done, "total": session.total,
-            "clip": clip_data_url(session, pair), "message": message}
+    pair = labelling.current
+    return {"question": labelling.question, "pair": pair, "done": labelling.done, "total": labelling.total,
+            "clip": clip_data_url(labelling, pair), "message": message}
 
 
-def handle(session: LabellingSession, action: str) -> str:
-    """Apply a button or key ``action`` to the session; returns the message to show."""
+def handle(labelling: LabellingState, action: str) -> str:
+    """Apply a button or key ``action`` to ``labelling``; returns the message to show."""
     if action == "undo":
-        pair = session.undo()
+        pair = labelling.undo()
         return "Nothing to undo." if pair is None else f"Took back the answer to pair {pair + 1}."
-    pair = session.current
+    pair = labelling.current
     if pair is None:
         return "Every pair has an answer; undo to change one."
-    session.answer(action)
-    return f"Saved '{action}' for pair {pair + 1} to {session.path.name}."
+    labelling.answer(action)
+    return f"Saved '{action}' for pair {pair + 1} to {labelling.path.name}."
 
 
-def labelling_widget(session: LabellingSession) -> Any:
-    """The widget (an ``anywidget.AnyWidget``) that labels ``session``'s pairs; display it in a notebook."""
+def labelling_widget(labelling: LabellingState) -> Any:
+    """The widget (an ``anywidget.AnyWidget``) that labels the pairs of ``labelling``; display it."""
     import json
 
     import anywidget
@@ -110,12 +110,12 @@ def labelling_widget(session: LabellingSession) -> Any:
         _esm = _ESM % {"keys": json.dumps(KEYS)}
         state = traitlets.Dict().tag(sync=True)
 
-    widget = LabellingWidget(state=view_state(session))
+    widget = LabellingWidget(state=view_state(labelling))
 
     def on_message(_widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         action = content.get("action")
         if action in ("left", "right", "equal", "skip", "undo"):
-            widget.state = view_state(session, handle(session, action))
+            widget.state = view_state(labelling, handle(labelling, action))
 
     widget.on_msg(on_message)
     return widget

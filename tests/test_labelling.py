@@ -1,4 +1,4 @@
-"""Query sets, answer files, the labelling session behind the widget, and rendering segments to clips."""
+"""Query sets, answer files, the labelling state behind the widget, and rendering segments to clips."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ipl_core.data.labels import (
     read_answers,
     write_answers,
 )
-from ipl_core.labelling import LabellingSession, agreement, make_query_set, oracle_labels, scripted_answers
+from ipl_core.labelling import LabellingState, agreement, make_query_set, oracle_labels, scripted_answers
 from ipl_core.labelling_widget import handle, view_state
 from ipl_core.render import PhysicsStates, pair_frames
 from ipl_core.teachers import TEACHERS
@@ -145,69 +145,69 @@ def test_truncated_and_empty_answer_files_are_refused(query_folder: Path, tmp_pa
         load_labels(only_skips, query_folder)
 
 
-def test_session_answers_undo_skip_and_resume(query_folder: Path, tmp_path: Path) -> None:
+def test_labelling_answers_undo_skip_and_resume(query_folder: Path, tmp_path: Path) -> None:
     path = tmp_path / "my_labels.npz"
-    session = LabellingSession(query_folder, path)
-    assert (session.current, session.done, session.total) == (0, 0, NUM_PAIRS)
+    state = LabellingState(query_folder, path)
+    assert (state.current, state.done, state.total) == (0, 0, NUM_PAIRS)
     for choice in ("left", "right", "skip", "equal"):
-        session.answer(choice)
-    assert session.undo() == 3 and session.current == 3
-    session.answer("right")
-    assert session.labels() == {0: 1.0, 1: 0.0, 3: 0.0}
+        state.answer(choice)
+    assert state.undo() == 3 and state.current == 3
+    state.answer("right")
+    assert state.labels() == {0: 1.0, 1: 0.0, 3: 0.0}
     # saved at once in the native format: load_preferences reads the labelled pairs
     prefs = load_preferences(path)
     assert prefs.label.tolist() == [1.0, 0.0, 0.0]
-    np.testing.assert_array_equal(prefs.obs_2[2], session.segments["obs_2"][3])
+    np.testing.assert_array_equal(prefs.obs_2[2], state.segments["obs_2"][3])
     assert [p.name for p in tmp_path.iterdir()] == ["my_labels.npz"]  # no temporary file left behind
-    # a new session on the same file resumes where this one stopped, undo included
-    again = LabellingSession(query_folder, path)
-    assert again.history == session.history and again.current == 4
-    assert again.undo() == 3 and LabellingSession(query_folder, path).current == 3
+    # a new state on the same file resumes where this one stopped, undo included
+    again = LabellingState(query_folder, path)
+    assert again.history == state.history and again.current == 4
+    assert again.undo() == 3 and LabellingState(query_folder, path).current == 3
 
 
-def test_session_refuses_a_file_of_another_query_set(query_folder: Path, tmp_path: Path) -> None:
+def test_labelling_refuses_a_file_of_another_query_set(query_folder: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     offline = toy_offline()
     states = PhysicsStates(qpos=np.zeros((len(offline), 1)), qvel=np.zeros((len(offline), 1)))
     make_query_set(other, offline, states, ColourRenderer, "toy/v1", "?", 3, LENGTH, seed=0, fps=5)
     path = tmp_path / "labels.npz"
-    LabellingSession(other, path).answer("left")
+    LabellingState(other, path).answer("left")
     before = path.read_bytes()
     with pytest.raises(DataFormatError, match="made for dataset 'toy/v1', not 'toy/v0'"):
-        LabellingSession(query_folder, path)
+        LabellingState(query_folder, path)
     assert path.read_bytes() == before
 
 
-def test_session_export_is_what_the_page_exports(query_folder: Path, tmp_path: Path) -> None:
-    session = LabellingSession(query_folder, tmp_path / "s.npz")
+def test_labelling_export_is_what_the_page_exports(query_folder: Path, tmp_path: Path) -> None:
+    state = LabellingState(query_folder, tmp_path / "s.npz")
     for choice in ("left", "skip", "right"):
-        session.answer(choice)
-    exported = session.export(tmp_path / "export.json")
-    assert read_answers(exported, session.queries) == [(0, "left"), (1, "skip"), (2, "right")]
-    np.testing.assert_array_equal(load_labels(exported, query_folder).label, session.preferences().label)
+        state.answer(choice)
+    exported = state.export(tmp_path / "export.json")
+    assert read_answers(exported, state.queries) == [(0, "left"), (1, "skip"), (2, "right")]
+    np.testing.assert_array_equal(load_labels(exported, query_folder).label, state.preferences().label)
 
 
 def test_answering_past_the_end_and_unknown_answers_raise(query_folder: Path, tmp_path: Path) -> None:
-    session = LabellingSession(query_folder, tmp_path / "s.npz")
+    state = LabellingState(query_folder, tmp_path / "s.npz")
     with pytest.raises(ValueError, match="expected one of"):
-        session.answer("both")
+        state.answer("both")
     for _ in range(NUM_PAIRS):
-        session.answer("skip")
-    assert session.current is None
+        state.answer("skip")
+    assert state.current is None
     with pytest.raises(ValueError, match="all 12 pairs are answered"):
-        session.answer("left")
+        state.answer("left")
 
 
-def test_widget_actions_go_through_the_session(query_folder: Path, tmp_path: Path) -> None:
-    session = LabellingSession(query_folder, tmp_path / "w.npz")
-    state = view_state(session)
-    assert state["pair"] == 0 and state["clip"].startswith("data:video/mp4;base64,")
-    assert state["question"] == "Which is better?" and state["total"] == NUM_PAIRS
-    assert "Saved 'left' for pair 1" in handle(session, "left")
-    assert handle(session, "undo") == "Took back the answer to pair 1."
-    assert handle(session, "undo") == "Nothing to undo."
-    handle(session, "equal")
-    assert view_state(session)["done"] == 1 and session.labels() == {0: 0.5}
+def test_widget_actions_go_through_the_labelling_state(query_folder: Path, tmp_path: Path) -> None:
+    labelling = LabellingState(query_folder, tmp_path / "w.npz")
+    view = view_state(labelling)
+    assert view["pair"] == 0 and view["clip"].startswith("data:video/mp4;base64,")
+    assert view["question"] == "Which is better?" and view["total"] == NUM_PAIRS
+    assert "Saved 'left' for pair 1" in handle(labelling, "left")
+    assert handle(labelling, "undo") == "Took back the answer to pair 1."
+    assert handle(labelling, "undo") == "Nothing to undo."
+    handle(labelling, "equal")
+    assert view_state(labelling)["done"] == 1 and labelling.labels() == {0: 0.5}
 
 
 def test_scripted_answers_follow_the_rewards(query_folder: Path) -> None:

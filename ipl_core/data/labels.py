@@ -6,7 +6,8 @@ without ``label``) and ``clips/`` (one video per pair, segment 1 on the left). `
 
     {"format": "ipl-book-pairs", "version": 1, "dataset_id": "metaworld/drawer-open/e5_l100_n1.0_s0",
      "fingerprint": "<16 hex>", "question": "Which robot opens the drawer better?", "segment_length": 20,
-     "fps": 10, "pairs": [{"pair": 0, "start_1": 812, "start_2": 37, "clip": "clips/pair-0000.mp4"}, ...]}
+     "fps": 10, "frame_stride": 1,
+     "pairs": [{"pair": 0, "start_1": 812, "start_2": 37, "clip": "clips/pair-0000.mp4"}, ...]}
 
 ``fingerprint`` is a hash of the dataset id, the segment length and every start row, so answers can only be
 joined with the pairs they were given for. An **answer file**, exported by the labelling page (book
@@ -55,6 +56,8 @@ class QuerySet:
     starts: np.ndarray
     """(N, 2) start rows of segment 1 and segment 2 in the offline dataset."""
     fps: int = 10
+    frame_stride: int = 1
+    """Clips show every ``frame_stride``-th step of a segment."""
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -85,7 +88,7 @@ class QuerySet:
     def to_json(self) -> dict[str, Any]:
         return {"format": PAIRS_FORMAT, "version": VERSION, "dataset_id": self.dataset_id,
                 "fingerprint": self.fingerprint, "question": self.question,
-                "segment_length": self.segment_length, "fps": self.fps,
+                "segment_length": self.segment_length, "fps": self.fps, "frame_stride": self.frame_stride,
                 "pairs": [{"pair": i, "start_1": int(a), "start_2": int(b),
                            "clip": f"clips/pair-{i:04d}.mp4"} for i, (a, b) in enumerate(self.starts)]}
 
@@ -106,7 +109,8 @@ def load_query_set(folder: str | Path) -> QuerySet:
     try:
         starts = np.array([[p["start_1"], p["start_2"]] for p in data["pairs"]], dtype=np.int64)
         queries = QuerySet(folder, str(data["dataset_id"]), str(data["question"]),
-                           int(data["segment_length"]), starts.reshape(-1, 2), int(data["fps"]))
+                           int(data["segment_length"]), starts.reshape(-1, 2), int(data["fps"]),
+                           int(data.get("frame_stride", 1)))
     except (KeyError, TypeError, ValueError) as error:
         raise DataFormatError(f"{path}: field {error} is missing or malformed; expected the layout of "
                               f"ipl_core.data.labels") from error
