@@ -69,7 +69,7 @@ def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsS
     queries = QuerySet(folder, dataset_id, question, segment_length, starts, fps, frame_stride)
     params = {"dataset_id": dataset_id, "question": question, "num_pairs": num_pairs,
               "segment_length": segment_length, "fps": fps, "frame_stride": frame_stride,
-              "frame_size": FRAME_SIZE,
+              "frame_size": FRAME_SIZE, "multisampling": 0,
               "fingerprint": queries.fingerprint}
     missing = not (folder / "segments.npz").is_file() or not all(
         queries.clip(i).is_file() for i in range(num_pairs))
@@ -170,7 +170,8 @@ def oracle_labels(queries: QuerySet) -> np.ndarray:
 
 
 def agreement(labels: np.ndarray, reference: np.ndarray) -> float:
-    """Mean of 1 - |y - y_ref| over pairs: 1 when two labels agree, 0 when opposite, 1/2 for one 'equal'."""
+    """Mean of ``1 - abs(y - y_ref)`` over pairs: 1 when two labels agree, 0 when opposite, 1/2 for one
+    'equal' (the agreement of book/appendix/be_the_teacher.ipynb)."""
     labels, reference = np.asarray(labels, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     return float(np.mean(1.0 - np.abs(labels - reference)))
 
@@ -186,8 +187,8 @@ class LabellingState:
 
     Pairs are asked in order; :meth:`answer` records ``left``, ``right``, ``equal`` or ``skip`` for the
     current pair, :meth:`undo` takes the last answer back. The file is the native preference format
-    (``obs_1``, ..., ``label`` of the labelled pairs, so :func:`ipl_core.data.load_preferences` reads it once
-    one pair is labelled) plus ``pair`` (the pair index of each label), ``history_pair`` and
+    (``obs_1``, ..., ``label`` of the labelled pairs, so :func:`ipl_core.data.native.load_preferences`
+    reads it once one pair is labelled) plus ``pair`` (the pair index of each label), ``history_pair`` and
     ``history_answer`` (every answer in order, skips included), ``dataset_id`` and ``fingerprint``.
     Opening it on an existing file resumes the labelling; a file of another query set raises
     DataFormatError and is left as it is.

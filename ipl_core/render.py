@@ -185,12 +185,15 @@ def _frame_skip(task: str) -> int:
 class FrameRenderer:
     """Draws rows of :class:`PhysicsStates` of one MuJoCo model from one :class:`Camera`, ``size`` pixels.
 
-    Shadows, reflections and the skybox are off: at this size they add little and cost most of the time.
+    Shadows, reflections, the skybox and multisampling are off: at this size they add little and cost most
+    of the time (with Mesa's software EGL, multisampling alone triples it). The renderer changes ``model``
+    (its per-episode layout, its multisampling): give it a model of its own.
     """
 
     def __init__(self, model: Any, camera: Camera, size: int = FRAME_SIZE) -> None:
         import mujoco
 
+        model.vis.quality.offsamples = 0
         self.mujoco, self.model, self.camera = mujoco, model, camera
         self.data = mujoco.MjData(model)
         self.renderer = mujoco.Renderer(model, size, size)

@@ -43,6 +43,7 @@ PAIRS_FORMAT, LABELS_FORMAT, VERSION = "ipl-book-pairs", "ipl-book-labels", 1
 ANSWERS: dict[str, float | None] = {"left": 1.0, "right": 0.0, "equal": 0.5, "skip": None}
 """Each answer and its label P[segment 1 preferred]; ``skip`` gives no label."""
 SEGMENT_KEYS = ("obs_1", "obs_2", "action_1", "action_2", "reward_1", "reward_2", "terminal_1", "terminal_2")
+"""The keys of ``segments.npz``: the native preference format's, without ``label``."""
 
 
 @dataclass(frozen=True)
