@@ -102,7 +102,7 @@
       history = load();
       draw(history.length ? `Resumed: ${history.length} answers kept from before.` : "");
       document.body.dataset.ready = "true";
-      $("labelling").focus();
+      if (window.self === window.top) $("labelling").focus();  // inside a chapter: do not scroll to it
     })
     .catch((error) => {
       $("question").textContent = `Could not read ${base}pairs.json (${error.message}). Open this page ` +
