@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,14 @@ def draw_pairs(offline: OfflineDataset, num_pairs: int, segment_length: int,
 
 def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsStates,
                    renderer: Callable[[], FrameRenderer], dataset_id: str, question: str, num_pairs: int,
-                   segment_length: int, seed: int, fps: int = 10, frame_stride: int = 1) -> QuerySet:
+                   segment_length: int, seed: int, fps: int = 10, frame_stride: int = 1,
+                   look: dict[str, Any] | None = None) -> QuerySet:
     """Draw ``num_pairs`` pairs from ``offline``, render them and write the query set into ``folder``.
 
     ``states`` hold MuJoCo's state at every row of ``offline`` (:func:`ipl_core.render.metaworld_physics`,
     :func:`ipl_core.render.locomotion_physics`); ``renderer()`` makes the renderer; clips show every
-    ``frame_stride``-th step at ``fps`` frames per second. The folder is re-used
+    ``frame_stride``-th step at ``fps`` frames per second; ``look`` (e.g. the camera) goes into the
+    manifest, so that a changed view renders again. The folder is re-used
     when its manifest matches these arguments and every clip is present; otherwise it is rebuilt, clips
     first and ``pairs.json`` (with its manifest) last.
     """
@@ -69,7 +72,7 @@ def make_query_set(folder: str | Path, offline: OfflineDataset, states: PhysicsS
     queries = QuerySet(folder, dataset_id, question, segment_length, starts, fps, frame_stride)
     params = {"dataset_id": dataset_id, "question": question, "num_pairs": num_pairs,
               "segment_length": segment_length, "fps": fps, "frame_stride": frame_stride,
-              "frame_size": FRAME_SIZE, "multisampling": 0,
+              "frame_size": FRAME_SIZE, "multisampling": 0, "look": look or {},
               "fingerprint": queries.fingerprint}
     missing = not (folder / "segments.npz").is_file() or not all(
         queries.clip(i).is_file() for i in range(num_pairs))
@@ -121,7 +124,7 @@ def metaworld_query_set(folder: str | Path, recipe: Any, num_pairs: int, segment
 
     dataset_id = f"metaworld/{recipe.task}/{recipe.tag()}"
     queries = make_query_set(folder, offline, states, renderer, dataset_id, question, num_pairs,
-                             segment_length, seed, fps, frame_stride)
+                             segment_length, seed, fps, frame_stride, {"camera": asdict(METAWORLD_CAMERA)})
     return queries, offline
 
 
@@ -143,7 +146,7 @@ def locomotion_query_set(folder: str | Path, data_file: str | Path, task: str, n
         return FrameRenderer(locomotion_model(task), LOCOMOTION_CAMERA)
 
     queries = make_query_set(folder, offline, states, renderer, dataset_id, QUESTIONS[task], num_pairs,
-                             segment_length, seed, fps, frame_stride)
+                             segment_length, seed, fps, frame_stride, {"camera": asdict(LOCOMOTION_CAMERA)})
     return queries, offline
 
 

@@ -82,7 +82,7 @@ class Camera:
 
 
 METAWORLD_CAMERA = Camera(lookat=(0.0, 0.65, 0.12), distance=1.6, azimuth=145.0, elevation=-30.0)
-LOCOMOTION_CAMERA = Camera(lookat=(0.0, 0.0, 1.0), distance=3.5, azimuth=90.0, elevation=-10.0, track="torso")
+LOCOMOTION_CAMERA = Camera(lookat=(0.0, 0.0, 0.9), distance=2.6, azimuth=90.0, elevation=-10.0, track="torso")
 
 
 # ---------------------------------------------------------------------------------------------- states

@@ -219,7 +219,7 @@ def test_scripted_answers_follow_the_rewards(query_folder: Path) -> None:
     assert agreement(np.array([1.0, 0.5]), np.array([0.0, 1.0])) == 0.25
 
 
-def test_locomotion_states_read_back_from_observations() -> None:
+def test_locomotion_states_read_back_from_observations(tmp_path: Path) -> None:
     gym = pytest.importorskip("gymnasium")
     pytest.importorskip("mujoco")
     from ipl_core.render import locomotion_physics
@@ -243,6 +243,15 @@ def test_locomotion_states_read_back_from_observations() -> None:
     np.testing.assert_allclose(states.qvel, qvel, atol=1e-5)
     # x is integrated from the velocity: close to the simulator's, starting from 0
     np.testing.assert_allclose(states.qpos[:, 0], qpos[:, 0] - qpos[0, 0], atol=0.02)
+
+    pytest.importorskip("imageio_ffmpeg", reason="clips need imageio-ffmpeg (the envs extra)")
+    from ipl_core.data.d4rl import write_d4rl_hdf5
+    from ipl_core.labelling import locomotion_query_set
+
+    data_file = write_d4rl_hdf5(tmp_path / "hopper-test.hdf5", offline)
+    queries, _ = locomotion_query_set(tmp_path / "set", data_file, "hopper", num_pairs=2, segment_length=3)
+    assert queries.dataset_id.startswith("locomotion/hopper/hopper-test/")
+    assert queries.question == "Which robot hops forward better?" and queries.clip(1).stat().st_size > 1000
 
 
 def test_metaworld_segments_render_from_replayed_states(tmp_path: Path) -> None:
