@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ipl_core.data.labels import ANSWERS, load_labels, load_query_set
+from ipl_core.data import load_labels
+from ipl_core.data.labels import ANSWERS, load_query_set
 from ipl_core.labelling import make_query_set
 from ipl_core.render import PhysicsStates
 
