@@ -13,7 +13,7 @@ export MUJOCO_GL := egl
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: install experiments book test lint clean
+.PHONY: install browser experiments book test lint clean
 
 # torch is installed first from its exact pin, so that nothing later can pull the CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Headless Chromium and its driver for the browser tests, and Mesa's EGL for MuJoCo's offscreen rendering
+# (Debian packages; the tests that need them skip with the reason when they cannot be installed).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver libegl-mesa0 libgl1-mesa-dri; } || \
+	  echo "warning: could not install chromium chromium-driver (not root?); the browser tests will skip" >&2
 
 experiments: install
 	$(PYTHON) -m ipl_core.experiments.run all --profile $(PROFILE) --jobs $(JOBS)
@@ -37,7 +44,7 @@ book: experiments
 # pytest and nbval run in two workers (pytest-xdist); --dist loadfile keeps a file in one worker, so a
 # notebook's cells share one kernel and a test module's fixtures are built once. Slow tests are skipped
 # (pyproject's addopts); run them with `pytest -m slow`.
-test: install
+test: install browser
 	$(PYTHON) -m pytest -n 2 --dist loadfile tests
 	$(PYTHON) -m ipl_core.experiments.run all --profile smoke --jobs $(JOBS)
 	$(PYTHON) -m pytest -n 2 --dist loadfile --nbval-lax book

@@ -6,6 +6,7 @@ Taught in the appendix "Datasets and how they are made" (book/appendix/datasets.
 from ipl_core.data.d4rl import QLearningView, load_d4rl_hdf5, qlearning_dataset, write_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.data.errors import DataFormatError
+from ipl_core.data.labels import load_labels
 from ipl_core.data.native import load_preferences, save_preferences
 from ipl_core.data.pt_labels import load_pt_human_labels
 from ipl_core.data.robomimic import load_robomimic_hdf5
@@ -26,6 +27,7 @@ __all__ = [
     "episode_returns",
     "gather_segments",
     "load_d4rl_hdf5",
+    "load_labels",
     "load_preferences",
     "load_pt_human_labels",
     "load_robomimic_hdf5",

@@ -107,10 +107,16 @@ def other_tasks(task: str) -> list[str]:
     return sorted(name.removesuffix("-v3") for name in ENV_POLICY_MAP if name != f"{task}-v3")
 
 
-def rollout(env: Any, act: Callable[[np.ndarray], np.ndarray], length: int, obs: np.ndarray) -> dict:
-    """Run one episode of ``length`` steps from ``obs``; arrays of s, a, r, s' and per-step success."""
+def rollout(env: Any, act: Callable[[np.ndarray], np.ndarray], length: int, obs: np.ndarray,
+            record: Callable[[Any], None] | None = None) -> dict:
+    """Run one episode of ``length`` steps from ``obs``; arrays of s, a, r, s' and per-step success.
+
+    ``record(env)``, if given, is called before each step (the renderer keeps MuJoCo's state there).
+    """
     observations, actions, rewards, successes = [obs], [], [], []
     for _ in range(length):
+        if record is not None:
+            record(env)
         action = np.clip(act(obs), -1.0, 1.0).astype(np.float32)
         obs, reward, _terminated, truncated, info = env.step(action)
         observations.append(obs)
@@ -126,9 +132,12 @@ def rollout(env: Any, act: Callable[[np.ndarray], np.ndarray], length: int, obs:
 
 
 def collect_source(
-    recipe: MetaWorldRecipe, source: str, progress: bool = True
+    recipe: MetaWorldRecipe, source: str, progress: bool = True, record: Callable[[Any], None] | None = None
 ) -> tuple[OfflineDataset, dict]:
-    """The ``episodes_per_source`` episodes of one source, and per-step extras (``success``, ``episode``)."""
+    """The ``episodes_per_source`` episodes of one source, and per-step extras (``success``, ``episode``).
+
+    ``record`` is passed to :func:`rollout`; the episodes are the same with or without it.
+    """
     if source not in SOURCES:
         raise KeyError(f"unknown source {source!r}; expected one of {SOURCES}")
     rng = np.random.default_rng([recipe.seed, SOURCES.index(source), zlib.crc32(recipe.task.encode())])
@@ -151,7 +160,7 @@ def collect_source(
 
                 def act(o: np.ndarray, policy: Any = policy, view: Callable = view) -> np.ndarray:
                     return policy.get_action(view(o)) + rng.normal(0.0, noise, size=4)
-            episodes.append(rollout(env, act, recipe.episode_length, obs))
+            episodes.append(rollout(env, act, recipe.episode_length, obs, record))
     offline = _stack(episodes, f"metaworld:{recipe.task}:{source}")
     extras = {"success": np.concatenate([e["success"] for e in episodes]),
               "episode": np.concatenate([np.full(len(e["reward"]), i) for i, e in enumerate(episodes)])}
