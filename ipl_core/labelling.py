@@ -26,8 +26,8 @@ from ipl_core.data.labels import ANSWERS, QuerySet, load_query_set, write_answer
 from ipl_core.data.native import REQUIRED_KEYS
 from ipl_core.data.segments import episode_returns, gather_segments, valid_segment_starts
 from ipl_core.data.store import cached
+from ipl_core.io import atomic_write, write_json
 from ipl_core.render import FRAME_SIZE, FrameRenderer, PhysicsStates, pair_frames, write_pair_clip
-from ipl_core.results import atomic_write, write_json
 from ipl_core.teachers import ScriptedTeacher, segment_return_scale
 
 QUESTIONS = {

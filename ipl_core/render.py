@@ -32,7 +32,7 @@ import numpy as np
 from ipl_core.data.d4rl import load_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.store import cached, sha256_file
-from ipl_core.results import atomic_write
+from ipl_core.io import atomic_write
 
 FRAME_SIZE = 128
 """Height and width of one segment's frames in pixels: small, so that a pair renders in about a second."""

@@ -37,7 +37,7 @@ import numpy as np
 
 from ipl_core.data.datasets import PreferenceDataset
 from ipl_core.data.errors import DataFormatError, require_file
-from ipl_core.results import write_json
+from ipl_core.io import write_json
 
 PAIRS_FORMAT, LABELS_FORMAT, VERSION = "ipl-book-pairs", "ipl-book-labels", 1
 ANSWERS: dict[str, float | None] = {"left": 1.0, "right": 0.0, "equal": 0.5, "skip": None}
