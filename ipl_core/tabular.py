@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ipl_core.losses import cpl_loss
 from ipl_core.preferences import preference_loss, preference_probability
 
 _STOCHASTIC_ATOL = 1e-8
@@ -519,3 +520,25 @@ def gridworld(n_rows: int, n_cols: int, gamma: float, slip: float = 0.0) -> MDP:
                 step[row * n_cols + col, a, nr * n_cols + nc] = 1.0
     P = (1 - slip) * step + slip * step.mean(axis=1, keepdims=True)
     return MDP(P, gamma)
+
+
+def fit_cpl(mdp: MDP, prefs: Preferences, alpha: float, bias: float = 1.0, tol: float = 1e-10) -> np.ndarray:
+    """Minimise CPL's loss (:func:`ipl_core.losses.cpl_loss`) over a softmax policy table; returns pi (S, A).
+
+    No reward, no Q: the segment score is sum_t alpha log pi(a_t|s_t). With regret labels from the soft
+    optimal advantage (:func:`regret_preferences` with this alpha) and bias = 1 the minimiser is the
+    soft-optimal policy pi* of the true reward wherever the data reach (CPL Sec. 3.1). Taught in "Contrastive
+    Preference Learning" (book/family/cpl.ipynb).
+    """
+    _check_alpha(alpha)
+    prefs.check(mdp)
+    label = torch.as_tensor(prefs.label)[None]
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        log_pi = torch.log_softmax(theta, dim=1)
+        log_prob_1 = log_pi[prefs.seg1[..., 0], prefs.seg1[..., 1]][None]
+        log_prob_2 = log_pi[prefs.seg2[..., 0], prefs.seg2[..., 1]][None]
+        return cpl_loss(log_prob_1, log_prob_2, label, alpha, bias).loss.sum()
+
+    theta = _minimise(loss, np.zeros((mdp.n_states, mdp.n_actions)), tol)
+    return np.exp(torch.log_softmax(_tensor(theta), dim=1).numpy())
