@@ -4,9 +4,9 @@ A response of ``length`` tokens from a vocabulary of ``vocab`` tokens is built o
 state is the prefix written so far, the action the next token, the transition deterministic (append it),
 and an episode ends after ``length`` tokens (gamma = 1, finite horizon). Every state is a node of a tree;
 the ``vocab ** length`` leaves are the complete responses. A policy is a table of logits, one row per
-internal node. In this MDP the KL-regularised optimum (IPL Sec. 3.3 with temperature beta and reference
-policy pi_ref) satisfies beta log(pi*(a|s) / pi_ref(a|s)) = Q*(s, a) - V*(s), and summing over a response
-telescopes: beta sum_t log(pi / pi_ref) = sum_t (T* Q)(s_t, a_t) - V(s_0), where T* Q(s, a) = Q(s, a) - V(s')
+internal node. In this MDP the KL-regularised optimum (IPL Sec. 3.3 with temperature alpha and reference
+policy mu) satisfies alpha log(pi*(a|s) / mu(a|s)) = Q*(s, a) - V*(s), and summing over a response
+telescopes: alpha sum_t log(pi / mu) = sum_t (T* Q)(s_t, a_t) - V(s_0), where T* Q(s, a) = Q(s, a) - V(s')
 is IPL's inverse soft-Bellman operator at gamma = 1. Taught in "DPO as inverse Q-learning"
 (book/family/dpo.ipynb).
 """
@@ -92,47 +92,47 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=-1).numpy()
 
 
-def soft_value(tree: TokenTree, Q: np.ndarray, log_ref: np.ndarray, beta: float) -> np.ndarray:
-    """V(s) = beta log sum_a pi_ref(a|s) exp(Q(s, a) / beta) at every node, (n_nodes,)."""
-    return beta * torch.logsumexp(torch.as_tensor(log_ref + Q / beta), dim=-1).numpy()
+def soft_value(tree: TokenTree, Q: np.ndarray, log_mu: np.ndarray, alpha: float) -> np.ndarray:
+    """V(s) = alpha log sum_a mu(a|s) exp(Q(s, a) / alpha) at every node, (n_nodes,)."""
+    return alpha * torch.logsumexp(torch.as_tensor(log_mu + Q / alpha), dim=-1).numpy()
 
 
-def next_values(tree: TokenTree, Q: np.ndarray, log_ref: np.ndarray, beta: float) -> np.ndarray:
+def next_values(tree: TokenTree, Q: np.ndarray, log_mu: np.ndarray, alpha: float) -> np.ndarray:
     """V(s') of the node each (node, token) leads to, (n_nodes, vocab); 0 after the last token."""
-    V, children = soft_value(tree, Q, log_ref, beta), tree.children()
+    V, children = soft_value(tree, Q, log_mu, alpha), tree.children()
     return np.where(children >= 0, V[np.maximum(children, 0)], 0.0)
 
 
-def inverse_bellman(tree: TokenTree, Q: np.ndarray, log_ref: np.ndarray, beta: float) -> np.ndarray:
+def inverse_bellman(tree: TokenTree, Q: np.ndarray, log_mu: np.ndarray, alpha: float) -> np.ndarray:
     """IPL's implicit reward at gamma = 1: (T* Q)(s, a) = Q(s, a) - V(s'), V the soft value (IPL Eq. 4)."""
-    return Q - next_values(tree, Q, log_ref, beta)
+    return Q - next_values(tree, Q, log_mu, alpha)
 
 
-def soft_optimal_q(tree: TokenTree, reward: np.ndarray, log_ref: np.ndarray, beta: float) -> np.ndarray:
+def soft_optimal_q(tree: TokenTree, reward: np.ndarray, log_mu: np.ndarray, alpha: float) -> np.ndarray:
     """Q*(s, a) = r(s, a) + V*(s') by backward induction from the leaves (exact; the tree is finite)."""
     Q = np.array(reward, dtype=np.float64)
     children = tree.children()
     for depth in range(tree.length - 2, -1, -1):
         rows = slice(tree.offset(depth), tree.offset(depth + 1))
-        V = soft_value(tree, Q, log_ref, beta)
+        V = soft_value(tree, Q, log_mu, alpha)
         Q[rows] = reward[rows] + V[children[rows]]
     return Q
 
 
-def policy_of(tree: TokenTree, Q: np.ndarray, log_ref: np.ndarray, beta: float) -> np.ndarray:
-    """log pi_Q(a|s) = log pi_ref(a|s) + (Q(s, a) - V(s)) / beta, the soft-optimal policy of Q."""
-    return log_ref + (Q - soft_value(tree, Q, log_ref, beta)[:, None]) / beta
+def policy_of(tree: TokenTree, Q: np.ndarray, log_mu: np.ndarray, alpha: float) -> np.ndarray:
+    """log pi_Q(a|s) = log mu(a|s) + (Q(s, a) - V(s)) / alpha, the soft-optimal policy of Q."""
+    return log_mu + (Q - soft_value(tree, Q, log_mu, alpha)[:, None]) / alpha
 
 
-def q_of_policy(tree: TokenTree, log_pi: np.ndarray, log_ref: np.ndarray, beta: float,
+def q_of_policy(tree: TokenTree, log_pi: np.ndarray, log_mu: np.ndarray, alpha: float,
                 potential: np.ndarray | None = None) -> np.ndarray:
-    """A Q-function whose soft-optimal policy is pi: Q(s, a) = beta log(pi / pi_ref)(a|s) + Phi(s).
+    """A Q-function whose soft-optimal policy is pi: Q(s, a) = alpha log(pi / mu)(a|s) + Phi(s).
 
     Any potential Phi (n_nodes,) works (0 if None): every policy is soft-optimal for a family of
     Q-functions, whose implicit rewards differ by the shaping Phi(s) - Phi(s') (the reward classes of
     "From r to Q*")."""
     phi = np.zeros(tree.n_nodes) if potential is None else np.asarray(potential, dtype=np.float64)
-    return beta * (log_pi - log_ref) + phi[:, None]
+    return alpha * (log_pi - log_mu) + phi[:, None]
 
 
 def response_log_prob(tree: TokenTree, log_pi: torch.Tensor | np.ndarray,
@@ -155,33 +155,33 @@ class DPOTrace(NamedTuple):
     loss: np.ndarray
     """The DPO loss on the training pairs."""
     chosen: np.ndarray
-    """Mean implicit reward beta log(pi / pi_ref)(y) of the chosen responses."""
+    """Mean implicit reward alpha log(pi / mu)(y) of the chosen responses."""
     rejected: np.ndarray
     """Mean implicit reward of the rejected responses."""
     log_pi: np.ndarray
     """The final policy's log-probabilities, (n_nodes, vocab)."""
 
 
-def train_dpo(tree: TokenTree, chosen: np.ndarray, rejected: np.ndarray, log_ref: np.ndarray, beta: float,
+def train_dpo(tree: TokenTree, chosen: np.ndarray, rejected: np.ndarray, log_mu: np.ndarray, alpha: float,
               steps: int, lr: float = 0.05) -> DPOTrace:
-    """Minimise the DPO loss over a table of logits initialised at pi_ref, by full-batch Adam, recording the
+    """Minimise the DPO loss over a table of logits initialised at mu, by full-batch Adam, recording the
     implicit rewards of the chosen and rejected responses after every step, the quantities whose decline
     during DPO training "From r to Q*" explains."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    logits = torch.tensor(log_ref, dtype=torch.float64, requires_grad=True)
+    logits = torch.tensor(log_mu, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.Adam([logits], lr=lr)
     index = [(torch.as_tensor(tree.nodes(y)), torch.as_tensor(y)) for y in (chosen, rejected)]
-    ref_chosen, ref_rejected = (torch.as_tensor(log_ref)[n, y].sum(-1) for n, y in index)
+    ref_chosen, ref_rejected = (torch.as_tensor(log_mu)[n, y].sum(-1) for n, y in index)
     losses, rewards_chosen, rewards_rejected = [], [], []
     for step in range(steps + 1):
         log_pi = torch.log_softmax(logits, dim=-1)
         lp_chosen, lp_rejected = (log_pi[n, y].sum(-1) for n, y in index)
-        loss = dpo_loss(lp_chosen, lp_rejected, ref_chosen, ref_rejected, beta).loss
+        loss = dpo_loss(lp_chosen, lp_rejected, ref_chosen, ref_rejected, alpha).loss
         losses.append(loss.item())
         with torch.no_grad():
-            rewards_chosen.append(beta * (lp_chosen - ref_chosen).mean().item())
-            rewards_rejected.append(beta * (lp_rejected - ref_rejected).mean().item())
+            rewards_chosen.append(alpha * (lp_chosen - ref_chosen).mean().item())
+            rewards_rejected.append(alpha * (lp_rejected - ref_rejected).mean().item())
         if step == steps:
             break
         optimizer.zero_grad()

@@ -13,9 +13,9 @@ from ipl_core import token_mdp as M
 def problem():
     tree = M.TokenTree(3, 4)
     rng = np.random.default_rng(0)
-    log_ref = np.log(rng.dirichlet(np.ones(3), size=tree.n_nodes))
+    log_mu = np.log(rng.dirichlet(np.ones(3), size=tree.n_nodes))
     reward = rng.normal(size=3 ** 4)
-    return tree, log_ref, reward, 0.5, rng
+    return tree, log_mu, reward, 0.5, rng
 
 
 def test_tree_indexing_by_hand() -> None:
@@ -31,39 +31,39 @@ def test_tree_indexing_by_hand() -> None:
 
 
 def test_soft_optimal_q_by_hand() -> None:
-    # one token, two choices, uniform reference: Q* = r, pi* = softmax(r / beta)
-    tree, beta = M.TokenTree(2, 1), 0.5
+    # one token, two choices, uniform reference: Q* = r, pi* = softmax(r / alpha)
+    tree, alpha = M.TokenTree(2, 1), 0.5
     r = np.array([1.0, 0.0])
-    Q = M.soft_optimal_q(tree, tree.terminal_reward(r), np.log([[0.5, 0.5]]), beta)
+    Q = M.soft_optimal_q(tree, tree.terminal_reward(r), np.log([[0.5, 0.5]]), alpha)
     np.testing.assert_allclose(Q, [[1.0, 0.0]])
     p = 1 / (1 + np.exp(-2.0))
-    np.testing.assert_allclose(np.exp(M.policy_of(tree, Q, np.log([[0.5, 0.5]]), beta)), [[p, 1 - p]])
+    np.testing.assert_allclose(np.exp(M.policy_of(tree, Q, np.log([[0.5, 0.5]]), alpha)), [[p, 1 - p]])
 
 
 def test_dpo_implicit_reward_telescopes_to_return_minus_v0(problem) -> None:
-    """beta sum_t log(pi* / pi_ref) = r(y) - V*(s_0) for every response, and T* Q* = r (gamma = 1)."""
-    tree, log_ref, reward, beta, _ = problem
+    """alpha sum_t log(pi* / mu) = r(y) - V*(s_0) for every response, and T* Q* = r (gamma = 1)."""
+    tree, log_mu, reward, alpha, _ = problem
     r = tree.terminal_reward(reward)
-    Q = M.soft_optimal_q(tree, r, log_ref, beta)
-    log_pi = M.policy_of(tree, Q, log_ref, beta)
+    Q = M.soft_optimal_q(tree, r, log_mu, alpha)
+    log_pi = M.policy_of(tree, Q, log_mu, alpha)
     Y = tree.responses()
-    dpo = beta * (M.response_log_prob(tree, log_pi, Y) - M.response_log_prob(tree, log_ref, Y)).numpy()
-    v0 = M.soft_value(tree, Q, log_ref, beta)[0]
+    dpo = alpha * (M.response_log_prob(tree, log_pi, Y) - M.response_log_prob(tree, log_mu, Y)).numpy()
+    v0 = M.soft_value(tree, Q, log_mu, alpha)[0]
     np.testing.assert_allclose(dpo, reward - v0, atol=1e-10)
-    np.testing.assert_allclose(M.inverse_bellman(tree, Q, log_ref, beta), r, atol=1e-10)
+    np.testing.assert_allclose(M.inverse_bellman(tree, Q, log_mu, alpha), r, atol=1e-10)
     np.testing.assert_allclose(np.exp(log_pi).sum(-1), 1.0, atol=1e-12)
 
 
 def test_every_policy_is_soft_optimal_for_its_q_and_dpo_is_ipl_at_gamma_one(problem) -> None:
-    tree, log_ref, _, beta, rng = problem
+    tree, log_mu, _, alpha, rng = problem
     log_pi = np.log(rng.dirichlet(np.ones(3), size=tree.n_nodes))
     for potential in (None, rng.normal(size=tree.n_nodes)):
-        Q = M.q_of_policy(tree, log_pi, log_ref, beta, potential)
-        np.testing.assert_allclose(M.policy_of(tree, Q, log_ref, beta), log_pi, atol=1e-10)
+        Q = M.q_of_policy(tree, log_pi, log_mu, alpha, potential)
+        np.testing.assert_allclose(M.policy_of(tree, Q, log_mu, alpha), log_pi, atol=1e-10)
         Y = tree.responses()
-        dpo = beta * (M.response_log_prob(tree, log_pi, Y) - M.response_log_prob(tree, log_ref, Y)).numpy()
-        ipl = M.implicit_return(tree, M.inverse_bellman(tree, Q, log_ref, beta), Y)
-        np.testing.assert_allclose(dpo, ipl - M.soft_value(tree, Q, log_ref, beta)[0], atol=1e-10)
+        dpo = alpha * (M.response_log_prob(tree, log_pi, Y) - M.response_log_prob(tree, log_mu, Y)).numpy()
+        ipl = M.implicit_return(tree, M.inverse_bellman(tree, Q, log_mu, alpha), Y)
+        np.testing.assert_allclose(dpo, ipl - M.soft_value(tree, Q, log_mu, alpha)[0], atol=1e-10)
 
 
 def _pairs(tree, log_source, reward, rng, n):
@@ -75,16 +75,16 @@ def _pairs(tree, log_source, reward, rng, n):
 
 
 def test_chosen_implicit_rewards_fall_on_reference_data_and_rise_on_optimal_data(problem) -> None:
-    """At the optimum E_y[beta log(pi*/pi_ref)(y)] = E_y[r] - V*(s_0): negative for y ~ pi_ref
-    (-beta KL(pi_ref || pi*)), positive for y ~ pi* (beta KL(pi* || pi_ref))."""
+    """At the optimum E_y[alpha log(pi*/mu)(y)] = E_y[r] - V*(s_0): negative for y ~ mu
+    (-alpha KL(mu || pi*)), positive for y ~ pi* (alpha KL(pi* || mu))."""
     torch.set_num_threads(1)
-    tree, log_ref, reward, beta, _ = problem
-    Q = M.soft_optimal_q(tree, tree.terminal_reward(reward), log_ref, beta)
-    log_star = M.policy_of(tree, Q, log_ref, beta)
+    tree, log_mu, reward, alpha, _ = problem
+    Q = M.soft_optimal_q(tree, tree.terminal_reward(reward), log_mu, alpha)
+    log_star = M.policy_of(tree, Q, log_mu, alpha)
     rng = np.random.default_rng(1)
-    on_ref = M.train_dpo(tree, *_pairs(tree, log_ref, reward, rng, 1000), log_ref, beta, steps=100)
-    on_star = M.train_dpo(tree, *_pairs(tree, log_star, reward, rng, 1000), log_ref, beta, steps=100)
-    assert abs(on_ref.chosen[0]) < 1e-12 and abs(on_star.chosen[0]) < 1e-12  # pi = pi_ref at the start
+    on_ref = M.train_dpo(tree, *_pairs(tree, log_mu, reward, rng, 1000), log_mu, alpha, steps=100)
+    on_star = M.train_dpo(tree, *_pairs(tree, log_star, reward, rng, 1000), log_mu, alpha, steps=100)
+    assert abs(on_ref.chosen[0]) < 1e-12 and abs(on_star.chosen[0]) < 1e-12  # pi = mu at the start
     assert on_ref.loss[-1] < on_ref.loss[0] and on_star.loss[-1] < on_star.loss[0]
     assert on_ref.chosen[-1] < -0.1 and on_ref.rejected[-1] < on_ref.chosen[-1]
     assert on_star.chosen[-1] > 0.1
