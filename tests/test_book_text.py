@@ -88,7 +88,8 @@ def course_chapters() -> list[Path]:
     chapters = []
     for part in toc["parts"]:
         if part["caption"].startswith(("Part I:", "Part II:", "Part III:", "Part IV:", "Part VI:")):
-            chapters += [ROOT / f"{c['file']}.ipynb" for c in part["chapters"]]
+            chapters += [ROOT / f"{c['file']}.ipynb" for c in part["chapters"]
+                         if not (ROOT / f"{c['file']}.md").is_file()]  # a part's index page is markdown
     return chapters
 
 
