@@ -7,8 +7,10 @@ from ipl_core.agents import Agent, make_agent
 from ipl_core.bandit import dpo_loss
 from ipl_core.config import OfflineConfig, preset
 from ipl_core.losses import (
+    CPLLoss,
     IPLLoss,
     awr_weights,
+    cpl_loss,
     expectile_loss,
     implicit_reward,
     ipl_preference_loss,
@@ -25,22 +27,25 @@ from ipl_core.preferences import (
     segment_return,
 )
 from ipl_core.reward_models import REWARD_MODELS, relabelled, train_reward_model
-from ipl_core.teachers import TEACHERS, ScriptedTeacher, TeacherLabels
+from ipl_core.teachers import TEACHERS, RegretTeacher, ScriptedTeacher, TeacherLabels
 from ipl_core.trainer import GymEvaluator, TrainResult, train, train_seeds
 
 __all__ = [
     "REWARD_MODELS",
     "TEACHERS",
     "Agent",
+    "CPLLoss",
     "GymEvaluator",
     "IPLLoss",
     "OfflineConfig",
     "Policy",
     "PreferenceLoss",
+    "RegretTeacher",
     "ScriptedTeacher",
     "TeacherLabels",
     "TrainResult",
     "awr_weights",
+    "cpl_loss",
     "dpo_loss",
     "expectile_loss",
     "fit_linear_reward",

@@ -23,13 +23,17 @@ from ipl_core.reward_models import REWARD_MODELS, RewardModel
 
 IPL_METHODS = ("ipl", "ipl-xql", "ipl-awac")
 """Methods that learn no reward: the Q-function's implicit reward is fitted to the preferences."""
+POLICY_METHODS = ("cpl",)
+"""Methods that learn only a policy, no reward and no Q: CPL fits alpha log pi as the optimal advantage."""
+PREFERENCE_METHODS = IPL_METHODS + POLICY_METHODS
+"""Methods that read the preference batch directly in their update (reward models read it through theirs)."""
 ORACLE_METHODS = ("iql",)
 """Methods that read the offline dataset's ground-truth rewards."""
 
 
 def known_methods() -> tuple[str, ...]:
     """Every name :func:`make_agent` accepts: the oracle, the IPL variants, and IQL on each reward model."""
-    return ORACLE_METHODS + IPL_METHODS + tuple(sorted(REWARD_MODELS))
+    return ORACLE_METHODS + IPL_METHODS + POLICY_METHODS + tuple(sorted(REWARD_MODELS))
 
 
 class RewardModels(nn.Module):
@@ -51,10 +55,11 @@ class RewardModels(nn.Module):
 
 
 class Agent(nn.Module):
-    """Critic ensemble, optional value network, actor, optional reward models, and a target critic, each
-    with a leading member axis of size :attr:`members`."""
+    """Critic ensemble (none for CPL), optional value network, actor, optional reward models, and a target
+    critic, each with a leading member axis of size :attr:`members`."""
 
-    def __init__(self, method: str, critic: CriticEnsemble, value: ValueNetwork | None, actor: GaussianActor,
+    def __init__(self, method: str, critic: CriticEnsemble | None, value: ValueNetwork | None,
+                 actor: GaussianActor,
                  reward_model: RewardModels | None = None) -> None:
         super().__init__()
         self.method = method
@@ -62,7 +67,7 @@ class Agent(nn.Module):
         self.value = value
         self.actor = actor
         self.reward_model = reward_model
-        self.target_critic = frozen_copy(critic)
+        self.target_critic = None if critic is None else frozen_copy(critic)
 
     @property
     def members(self) -> int:
@@ -71,12 +76,15 @@ class Agent(nn.Module):
 
     def target_q(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Q-values of the target critic, (E, num_critics, N), without gradient."""
+        if self.target_critic is None:
+            raise ValueError(f"method {self.method!r} has no critic")
         with torch.no_grad():
             return self.target_critic(obs, act)
 
     def update_target(self, tau: float) -> None:
         """Polyak-average the target critic towards the online critic (every step, tau = 0.005)."""
-        polyak_update(self.target_critic, self.critic, tau)
+        if self.critic is not None:
+            polyak_update(self.target_critic, self.critic, tau)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -105,6 +113,7 @@ def make_agent(method: str, obs_dim: int, act_dim: int, hidden_dims: Sequence[in
     - ``"iql"``: oracle IQL on ground-truth rewards: two Q heads, V, actor.
     - ``"ipl"``, ``"ipl-xql"``: IPL with IQL (Algorithm 2) or XQL (Algorithm 1): the same networks.
     - ``"ipl-awac"``: IPL with AWAC (Algorithm 3): one Q head and the actor, no value network.
+    - ``"cpl"``: Contrastive Preference Learning (Hejna et al. 2024): the actor alone, no critic, no value.
     - any name in :data:`ipl_core.reward_models.REWARD_MODELS` (``"mr"``, ...): IQL plus that reward model,
       built with the same ``hidden_dims``.
 
@@ -123,10 +132,12 @@ def make_agent(method: str, obs_dim: int, act_dim: int, hidden_dims: Sequence[in
     generators = list(generator) if isinstance(generator, Sequence) else [generator]
     if not generators:
         raise ValueError("make_agent needs at least one generator (one member), got an empty sequence")
-    members, awac = len(generators), method == "ipl-awac"
-    critic = CriticEnsemble(obs_dim, act_dim, hidden_dims, num_critics=1 if awac else 2, members=members,
-                            generators=generators, hidden_gain=hidden_gain)
-    value = None if awac else ValueNetwork(obs_dim, hidden_dims, members, generators, hidden_gain)
+    members, awac, policy_only = len(generators), method == "ipl-awac", method in POLICY_METHODS
+    critic = None if policy_only else CriticEnsemble(
+        obs_dim, act_dim, hidden_dims, num_critics=1 if awac else 2, members=members, generators=generators,
+        hidden_gain=hidden_gain)
+    value = None if awac or policy_only else ValueNetwork(obs_dim, hidden_dims, members, generators,
+                                                          hidden_gain)
     actor = GaussianActor(obs_dim, act_dim, hidden_dims, members, generators, hidden_gain)
     reward_model = None
     if method in REWARD_MODELS:

@@ -23,7 +23,8 @@ class OfflineConfig:
     """Everything one offline preference-based run needs, besides its data."""
 
     method: str = "ipl"
-    """Agent for :func:`~ipl_core.agents.make_agent`: iql, ipl, ipl-xql, ipl-awac, or a reward model (mr)."""
+    """Agent for :func:`~ipl_core.agents.make_agent`: iql, ipl, ipl-xql, ipl-awac, cpl, or a reward model
+    (mr)."""
     hidden_dim: int = 256
     """Units per hidden layer of every MLP (Q, V, pi, reward)."""
     num_layers: int = 3
@@ -62,6 +63,16 @@ class OfflineConfig:
     """Steps the reward model of a reward-learning baseline trains for (Tables 5-6: 20k)."""
     reward_lr: float = 3e-4
     """Adam learning rate of the reward model."""
+    cpl_alpha: float = 0.1
+    """CPL's temperature alpha in A*(s, a) = alpha log pi(a|s) (CPL Sec. 3.1; 0.1 in CPL's MetaWorld runs)."""
+    cpl_bias: float = 0.5
+    """CPL's conservative bias lambda in (0, 1] on the rejected segment (CPL Sec. 3.2; 0.5 in CPL's runs,
+    1 for CPL (BC))."""
+    cpl_bc_weight: float = 0.0
+    """Weight of the behaviour-cloning term added to CPL's loss (0 for CPL, 1 for CPL (BC))."""
+    cpl_bc_fraction: float = 0.4
+    """Share of the steps CPL first spends on behaviour cloning alone, on the segments' actions (CPL's
+    MetaWorld runs: 200k of 500k steps)."""
     steps: int = 200_000
     """Gradient steps."""
     log_every: int = 1000
@@ -81,12 +92,12 @@ class OfflineConfig:
         if self.method not in known_methods():
             raise ValueError(f"OfflineConfig.method must be one of {known_methods()}, got {self.method!r}")
         positive = ("hidden_dim", "num_layers", "lr", "pref_batch_size", "steps", "log_every", "alpha",
-                    "max_weight", "reward_lr", "init_gain")
+                    "max_weight", "reward_lr", "init_gain", "cpl_alpha")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"OfflineConfig.{name} must be positive, got {getattr(self, name)!r}")
-        non_negative = ("beta", "lam", "subsample_length", "reward_steps", "eval_every", "eval_episodes",
-                        "checkpoint_every", "seed", "offline_batch_size")
+        non_negative = ("beta", "lam", "cpl_bc_weight", "subsample_length", "reward_steps", "eval_every",
+                        "eval_episodes", "checkpoint_every", "seed", "offline_batch_size")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"OfflineConfig.{name} must be non-negative, got {getattr(self, name)!r}")
@@ -96,9 +107,14 @@ class OfflineConfig:
             raise ValueError(f"OfflineConfig.target_tau must lie in (0, 1], got {self.target_tau}")
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"OfflineConfig.expectile must lie in (0, 1), got {self.expectile}")
-        if self.offline_batch_size == 0 and not self.method.startswith("ipl"):
-            raise ValueError(f"OfflineConfig.offline_batch_size=0 (no offline batch) is for the IPL methods; "
-                             f"method {self.method!r} learns from offline transitions: expected at least 1")
+        if not 0.0 < self.cpl_bias <= 1.0:
+            raise ValueError(f"OfflineConfig.cpl_bias must lie in (0, 1], got {self.cpl_bias}")
+        if not 0.0 <= self.cpl_bc_fraction < 1.0:
+            raise ValueError(f"OfflineConfig.cpl_bc_fraction must lie in [0, 1), got {self.cpl_bc_fraction}")
+        if self.offline_batch_size == 0 and not self.method.startswith(("ipl", "cpl")):
+            raise ValueError(f"OfflineConfig.offline_batch_size=0 (no offline batch) is for the IPL methods "
+                             f"and CPL; method {self.method!r} learns from offline transitions: expected at "
+                             "least 1")
         check_device(self.device, "OfflineConfig.device")
         if self.subsample_length == 1:
             raise ValueError("OfflineConfig.subsample_length must be 0 (off) or at least 2, got 1")

@@ -5,7 +5,8 @@ Element-wise building blocks (:func:`expectile_loss`, :func:`linex_loss`, :func:
 metrics as a NamedTuple, like :func:`ipl_core.preferences.preference_loss`. Every loss takes a leading member
 axis E (independent seeds; E = 1 for one run) and returns one value per member: the optimiser steps their sum,
 whose gradient is each member's own gradient, since members share no parameters. Taught in "IPL in practice"
-(book/ipl/offline.ipynb) and "Oracle IQL" (book/baselines/oracle_iql.ipynb).
+(book/ipl/offline.ipynb), "Oracle IQL" (book/baselines/oracle_iql.ipynb) and, for :func:`cpl_loss`,
+"Contrastive Preference Learning" (book/family/cpl.ipynb).
 """
 
 from __future__ import annotations
@@ -186,3 +187,55 @@ def awr_actor_loss(log_prob: torch.Tensor, advantage: torch.Tensor, beta: float,
     weight = awr_weights(advantage.detach(), beta, max_weight)
     return ActorLoss(-_weighted_mean(weight * log_prob, row_weight), _member_mean(advantage.detach()),
                      _member_mean(weight))
+
+
+class CPLLoss(NamedTuple):
+    """Contrastive Preference Learning's loss and its metrics, one value per member, (E,)."""
+
+    loss: torch.Tensor
+    """contrastive + bc_weight * bc: what each member's policy minimises."""
+    contrastive: torch.Tensor
+    """The (biased) Bradley-Terry cross-entropy of the segments' summed alpha log pi."""
+    bc: torch.Tensor
+    """Behaviour cloning, -mean log pi(a|s) over every step of both segments; it keeps its gradient, since
+    CPL's pretraining steps minimise it alone."""
+    accuracy: torch.Tensor
+    """Share of strictly labelled pairs whose preferred segment has the larger sum of alpha log pi."""
+    advantage: torch.Tensor
+    """Mean implied advantage alpha log pi(a|s) over the segments' steps."""
+
+
+def cpl_loss(log_prob_1: torch.Tensor, log_prob_2: torch.Tensor, label: torch.Tensor, alpha: float,
+             bias: float = 1.0, bc_weight: float = 0.0) -> CPLLoss:
+    """CPL's loss (CPL Sec. 3.1-3.2): the regret preference model with A*(s, a) = alpha log pi(a|s).
+
+    ``log_prob_i`` (E, B, T) are log pi(a_t|s_t) of segment i's steps, summed undiscounted into
+    A_i = sum_t alpha log pi (as the reference code does); ``label`` (E, B) is P[segment 1 preferred]. The
+    conservative bias ``bias`` (CPL's lambda, in (0, 1]) scales the *rejected* segment's score:
+    -y log logistic(A_1 - bias A_2) - (1 - y) log logistic(A_2 - bias A_1); bias = 1 is the plain
+    contrastive loss, bias < 1 rewards raising the likelihood of all data, which keeps the policy on the
+    data's actions. ``bc_weight`` adds bc_weight * (-mean log pi) over every step of both segments: CPL (BC).
+    Taught in "Contrastive Preference Learning" (book/family/cpl.ipynb)."""
+    if log_prob_1.shape != log_prob_2.shape or log_prob_1.ndim != 3:
+        raise ValueError(f"log_prob_1 and log_prob_2 must both be (E, B, T), got {tuple(log_prob_1.shape)} "
+                         f"and {tuple(log_prob_2.shape)}")
+    if label.shape != log_prob_1.shape[:2]:
+        raise ValueError(f"label must be (E, B) = {tuple(log_prob_1.shape[:2])}, got {tuple(label.shape)}")
+    if not alpha > 0:
+        raise ValueError(f"alpha (CPL's temperature) must be positive, got {alpha}")
+    if not 0 < bias <= 1:
+        raise ValueError(f"bias (CPL's conservative lambda) must lie in (0, 1], got {bias}")
+    if bc_weight < 0:
+        raise ValueError(f"bc_weight must be non-negative, got {bc_weight}")
+    y = label.to(log_prob_1.dtype)
+    adv_1, adv_2 = alpha * log_prob_1.sum(-1), alpha * log_prob_2.sum(-1)
+    nll = (y * torch.nn.functional.softplus(bias * adv_2 - adv_1)
+           + (1 - y) * torch.nn.functional.softplus(bias * adv_1 - adv_2))
+    contrastive = nll.mean(-1)
+    bc = -torch.cat([log_prob_1, log_prob_2], dim=-1).flatten(1).mean(1)
+    with torch.no_grad():
+        strict = (y != 0.5).to(y.dtype)
+        right = ((adv_1 > adv_2) == (y > 0.5)).to(y.dtype) * strict
+        accuracy = right.sum(-1) / strict.sum(-1)  # nan without strict labels, as preference_loss
+        advantage = alpha * torch.cat([log_prob_1, log_prob_2], dim=-1).flatten(1).mean(1)
+    return CPLLoss(contrastive + bc_weight * bc, contrastive.detach(), bc, accuracy, advantage)

@@ -11,6 +11,9 @@ their algorithms differ:
 - :func:`ipl_xql_update` (IPL Algorithm 1, XQL): linex value loss, one word away from the above;
 - :func:`ipl_awac_update` (IPL Algorithm 3, AWAC): no value network, V(s') = Q_targ(s', a' ~ pi).
 
+:func:`cpl_update` (Contrastive Preference Learning) is the same preference loss with the implicit reward of
+Q replaced by alpha log pi: one network, one step, no critic and no bootstrapping.
+
 :func:`iql_update` is the oracle (ground-truth rewards) and :func:`mr_update` is IQL on a learned reward
 model, trained concurrently for ``cfg.reward_steps`` steps. A reward model that is not trained by gradient
 (B-REX) sets ``trained_by_gradient = False`` and provides ``fit(preferences, generator)``, which the
@@ -38,10 +41,12 @@ from ipl_core.config import OfflineConfig
 from ipl_core.losses import (
     ActorLoss,
     BellmanLoss,
+    CPLLoss,
     IPLLoss,
     ValueLoss,
     awr_actor_loss,
     bellman_loss,
+    cpl_loss,
     implicit_reward,
     ipl_preference_loss,
     value_loss,
@@ -281,7 +286,35 @@ def mr_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: 
     return metrics | _iql_step(agent, optimizers, off, reward, cfg)
 
 
+def segment_log_probs(agent: Agent, pref: PreferenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(a_t|s_t) of both segments' S - 1 steps, (E, B, T) each, from one forward pass of the actor."""
+    pairs, length = pref.obs_1.shape[1], pref.obs_1.shape[2] - 1
+    obs = torch.cat([pref.obs_1[:, :, :-1], pref.obs_2[:, :, :-1]], dim=1).flatten(1, 2)
+    act = torch.cat([pref.act_1[:, :, :-1], pref.act_2[:, :, :-1]], dim=1).flatten(1, 2)
+    log_prob = agent.actor.log_prob(obs, act).view(-1, 2 * pairs, length)
+    return log_prob[:, :pairs], log_prob[:, pairs:]
+
+
+def cpl_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
+               cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
+    """CPL (Hejna et al. 2024, Sec. 3): the actor minimises :func:`~ipl_core.losses.cpl_loss` on the
+    preference batch, A(s, a) = alpha log pi(a|s) summed over each segment's S - 1 steps. For the first
+    ``cpl_bc_fraction`` of the steps it minimises the behaviour-cloning term alone (CPL's BC pretraining;
+    the reference code also restarts Adam when it switches, which this update does not). The offline batch
+    is not read."""
+    log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
+    out = cpl_loss(log_prob_1, log_prob_2, pref.label, cfg.cpl_alpha, cfg.cpl_bias, cfg.cpl_bc_weight)
+    _step(optimizers["actor"], out.bc if step < cfg.cpl_bc_fraction * cfg.steps else out.loss)
+    return _cpl_metrics(out)
+
+
+def _cpl_metrics(out: CPLLoss) -> Metrics:
+    return {"actor_loss": out.loss.detach(), "preference_loss": out.contrastive, "bc_loss": out.bc.detach(),
+            "pref_accuracy": out.accuracy, "advantage": out.advantage}
+
+
 UPDATES: dict[str, Update] = {
+    "cpl": cpl_update,
     "iql": iql_update,
     "ipl": ipl_update,
     "ipl-xql": ipl_xql_update,
@@ -307,10 +340,9 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 def make_optimizers(agent: Agent, cfg: OfflineConfig) -> Optimizers:
     """One Adam per network: critic, value (if any), actor, and reward (if the reward model trains by
     gradient), whose parameter groups are its members, one group each."""
-    optimizers: Optimizers = {
-        "critic": _adam(agent.critic.parameters(), cfg.lr),
-        "actor": _adam(agent.actor.parameters(), cfg.lr),
-    }
+    optimizers: Optimizers = {"actor": _adam(agent.actor.parameters(), cfg.lr)}
+    if agent.critic is not None:
+        optimizers["critic"] = _adam(agent.critic.parameters(), cfg.lr)
     if agent.value is not None:
         optimizers["value"] = _adam(agent.value.parameters(), cfg.lr)
     models = agent.reward_model
@@ -325,7 +357,11 @@ def segment_rewards(agent: Agent, pref: PreferenceBatch,
                     cfg: OfflineConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-transition rewards (E, B, T) of both segments as each member sees them: the reward model's for a
     reward-learning agent, else the implicit reward Q - gamma V(s') averaged over heads (for IPL-AWAC,
-    V(s') = Q_targ(s', mean action); for the oracle, a diagnostic of what its Q implies)."""
+    V(s') = Q_targ(s', mean action); for the oracle, a diagnostic of what its Q implies; for CPL, the
+    advantage alpha log pi(a|s) it fits)."""
+    if agent.critic is None:
+        log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
+        return cfg.cpl_alpha * log_prob_1, cfg.cpl_alpha * log_prob_2
     if agent.reward_model is not None:
         return (agent.reward_model(pref.obs_1[:, :, :-1], pref.act_1[:, :, :-1]),
                 agent.reward_model(pref.obs_2[:, :, :-1], pref.act_2[:, :, :-1]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ipl_core.losses import cpl_loss
 from ipl_core.preferences import preference_loss, preference_probability
 
 _STOCHASTIC_ATOL = 1e-8
@@ -345,12 +346,19 @@ def _lbfgs_newton(loss: Callable[[torch.Tensor], torch.Tensor], x0: np.ndarray, 
     return flat.reshape(x.shape).numpy()
 
 
-def fit_reward(mdp: MDP, prefs: Preferences, lam: float, tol: float = 1e-10) -> np.ndarray:
-    """r* = argmin_r mean BCE (IPL Eq. 2) + lam * mean r^2: the reward of Theorem 1, unique for lam > 0."""
+def fit_reward(mdp: MDP, prefs: Preferences, lam: float, tol: float = 1e-10,
+               zero: np.ndarray | None = None) -> np.ndarray:
+    """r* = argmin_r mean BCE (IPL Eq. 2) + lam * mean r^2: the reward of Theorem 1, unique for lam > 0.
+
+    ``zero`` (S, A) bool marks entries held at 0, such as an absorbing state's, whose reward is 0 by
+    definition (the book's chapter "The regret preference model" shows why it matters)."""
     _check_lam(lam)
     prefs.check(mdp)
     r0 = np.zeros((mdp.n_states, mdp.n_actions))
-    return _minimise(lambda r: _objective(r, prefs, lam), r0, tol)
+    if zero is None:
+        return _minimise(lambda r: _objective(r, prefs, lam), r0, tol)
+    free = _tensor(~np.asarray(mdp.check("zero", zero), dtype=bool))
+    return _minimise(lambda r: _objective(r * free, prefs, lam), r0, tol) * free.numpy()
 
 
 def fit_ipl(
@@ -423,11 +431,69 @@ def random_preferences(
     """
     r_true = mdp.check("r_true", r_true)
     seg1, seg2 = sample_segments(mdp, n_pairs, length, rng), sample_segments(mdp, n_pairs, length, rng)
-    return1 = r_true[seg1[..., 0], seg1[..., 1]].sum(axis=1)
-    return2 = r_true[seg2[..., 0], seg2[..., 1]].sum(axis=1)
-    probability = preference_probability(torch.as_tensor(return1), torch.as_tensor(return2)).numpy()
-    label = probability if soft_labels else (rng.random(n_pairs) < probability).astype(np.float64)
+    return label_segments(seg1, seg2, r_true, rng, soft_labels)
+
+
+def label_segments(
+    seg1: np.ndarray, seg2: np.ndarray, score: np.ndarray, rng: np.random.Generator, soft_labels: bool = False
+) -> Preferences:
+    """Label given segment pairs by Bradley-Terry on the summed per-step ``score`` (S, A): a reward for the
+    partial-return teacher (IPL Eq. 1), the optimal advantage A* for the regret teacher (Knox et al.)."""
+    score = np.asarray(score, dtype=np.float64)
+    total1 = score[seg1[..., 0], seg1[..., 1]].sum(axis=1)
+    total2 = score[seg2[..., 0], seg2[..., 1]].sum(axis=1)
+    probability = preference_probability(torch.as_tensor(total1), torch.as_tensor(total2)).numpy()
+    label = probability if soft_labels else (rng.random(len(total1)) < probability).astype(np.float64)
     return Preferences(seg1, seg2, label)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Optimal advantages and the regret preference model (Knox et al.; CPL Sec. 2-3): chapter family/regret
+
+
+def optimal_advantage(mdp: MDP, r: np.ndarray, alpha: float | None = None,
+                      mu: np.ndarray | None = None) -> np.ndarray:
+    """The optimal advantage A*_r(s, a) = Q*_r(s, a) - V*_r(s), an (S, A) array.
+
+    alpha=None: the ordinary (hard) optimum, Q* by exact policy iteration and V*(s) = max_a Q*(s, a), so
+    A* <= 0 with equality at optimal actions. alpha > 0: the soft (KL-regularised) optimum of IPL Sec. 3.3,
+    Q* by soft value iteration and V the soft value, so that A* = alpha log(pi*(a|s) / mu(a|s)) (CPL Sec. 3.1,
+    with mu uniform: the maximum-entropy case up to the constant alpha log |A|). Taught in "The regret
+    preference model" (book/family/regret.ipynb).
+    """
+    r = mdp.check("r", r)
+    if alpha is None:
+        Q = policy_evaluation(mdp, r, optimal_policy(mdp, r))
+        return Q - Q.max(axis=1, keepdims=True)
+    Q = soft_value_iteration(mdp, r, alpha, mu)
+    return Q - soft_value(mdp, Q, alpha, mu)[:, None]
+
+
+def regret_preferences(
+    mdp: MDP, r_true: np.ndarray, n_pairs: int, length: int, rng: np.random.Generator,
+    soft_labels: bool = False, alpha: float | None = None, mu: np.ndarray | None = None,
+) -> Preferences:
+    """Random segment pairs labelled by the regret teacher: Bradley-Terry on sum_t A*(s_t, a_t) (Knox et al.,
+    the regret preference model; CPL's preference model), with A* from :func:`optimal_advantage` (hard for
+    alpha=None, soft otherwise). Segments and draws as in :func:`random_preferences`."""
+    advantage = optimal_advantage(mdp, r_true, alpha, mu)
+    seg1, seg2 = sample_segments(mdp, n_pairs, length, rng), sample_segments(mdp, n_pairs, length, rng)
+    return label_segments(seg1, seg2, advantage, rng, soft_labels)
+
+
+def with_absorbing_state(mdp: MDP, terminals: list[int]) -> MDP:
+    """The episodic version of ``mdp``: one absorbing state is appended (index S), every action in a state of
+    ``terminals`` leads to it, and it leads only to itself. Rewards there are 0 by convention: the episode is
+    over."""
+    S, A = mdp.n_states, mdp.n_actions
+    if not terminals or any(not 0 <= t < S for t in terminals):
+        raise ValueError(f"terminals must be a non-empty list of states in [0, {S}), got {terminals}")
+    P = np.zeros((S + 1, A, S + 1))
+    P[:S, :, :S] = mdp.P
+    P[terminals] = 0.0
+    P[terminals, :, S] = 1.0
+    P[S, :, S] = 1.0
+    return MDP(P, mdp.gamma)
 
 
 GRID_ACTIONS = ("up", "down", "left", "right")
@@ -454,3 +520,25 @@ def gridworld(n_rows: int, n_cols: int, gamma: float, slip: float = 0.0) -> MDP:
                 step[row * n_cols + col, a, nr * n_cols + nc] = 1.0
     P = (1 - slip) * step + slip * step.mean(axis=1, keepdims=True)
     return MDP(P, gamma)
+
+
+def fit_cpl(mdp: MDP, prefs: Preferences, alpha: float, bias: float = 1.0, tol: float = 1e-10) -> np.ndarray:
+    """Minimise CPL's loss (:func:`ipl_core.losses.cpl_loss`) over a softmax policy table; returns pi (S, A).
+
+    No reward, no Q: the segment score is sum_t alpha log pi(a_t|s_t). With regret labels from the soft
+    optimal advantage (:func:`regret_preferences` with this alpha) and bias = 1 the minimiser is the
+    soft-optimal policy pi* of the true reward wherever the data reach (CPL Sec. 3.1). Taught in "Contrastive
+    Preference Learning" (book/family/cpl.ipynb).
+    """
+    _check_alpha(alpha)
+    prefs.check(mdp)
+    label = torch.as_tensor(prefs.label)[None]
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        log_pi = torch.log_softmax(theta, dim=1)
+        log_prob_1 = log_pi[prefs.seg1[..., 0], prefs.seg1[..., 1]][None]
+        log_prob_2 = log_pi[prefs.seg2[..., 0], prefs.seg2[..., 1]][None]
+        return cpl_loss(log_prob_1, log_prob_2, label, alpha, bias).loss.sum()
+
+    theta = _minimise(loss, np.zeros((mdp.n_states, mdp.n_actions)), tol)
+    return np.exp(torch.log_softmax(_tensor(theta), dim=1).numpy())

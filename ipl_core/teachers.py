@@ -9,6 +9,12 @@ answered) and an equal threshold (near-ties are answered "equally good", label 0
 Sec. 5.1) and PEBBLE/SURF label with the oracle teacher. Taught in the appendix "Datasets and how they are
 made" (book/appendix/datasets.ipynb).
 
+A *regret* teacher (:class:`RegretTeacher`, Knox et al. 2022, 2024; the labels of CPL, Hejna et al. 2024)
+compares the sums of the segments' optimal advantages A*(s_t, a_t) instead of their rewards: exact A* on
+tabular problems (:func:`ipl_core.tabular.optimal_advantage`), an estimate from per-step rewards and a value
+function where only a simulator is available (:func:`estimated_advantage`). Taught in "The regret preference
+model" (book/family/regret.ipynb).
+
 Label orientation: ``label`` is P[segment 1 preferred], so 1 means segment 1, 0 segment 2, 0.5 equal.
 (B-Pref's code stores the opposite, 1 for segment 2, and -1 for equal.)
 """
@@ -143,3 +149,46 @@ TEACHERS: dict[str, ScriptedTeacher] = {
 """B-Pref's six simulated teachers (Lee et al. 2021, Sec. 3.2 and its teacher table): Oracle (beta = inf,
 gamma = 1, no mistakes, skips or ties), Stoc ("noisy" here, beta = 1), Mistake (eps = 0.1), Skip
 (threshold 0.1), Equal (threshold 0.1) and Myopic (gamma = 0.9); each changes one parameter of the oracle."""
+
+
+def estimated_advantage(reward: np.ndarray, value: np.ndarray, gamma: float,
+                        terminal: np.ndarray | None = None) -> np.ndarray:
+    """Per-step estimates of the optimal advantage, A(s_t, a_t) ~ r_t + gamma V(s_{t+1}) - V(s_t), (N, T).
+
+    ``reward`` is (N, T), ``value`` (N, T + 1) holds V at the T + 1 states of each segment, ``terminal``
+    (N, T) marks steps after which the episode ended (no bootstrap). This is the one-sample temporal
+    difference of V: with V = V* it is an unbiased estimate of A*(s_t, a_t) (exact for deterministic
+    transitions), and its sum telescopes to the segment's return plus gamma-weighted V at the end minus V
+    at the start. Where only a simulator is available, V can come from a critic trained on the
+    ground-truth reward (CPL labels its MetaWorld data with a SAC critic, A = Q - V) or from Monte-Carlo
+    returns of a scripted expert; the labels are then those of that estimate, not of the exact A*.
+    """
+    reward, value = np.asarray(reward, dtype=np.float64), np.asarray(value, dtype=np.float64)
+    if reward.ndim != 2 or value.shape != (reward.shape[0], reward.shape[1] + 1):
+        raise ValueError(f"estimated_advantage expects reward (N, T) and value (N, T + 1), got "
+                         f"{reward.shape} and {value.shape}")
+    if not 0 <= gamma <= 1:
+        raise ValueError(f"estimated_advantage: gamma must lie in [0, 1], got {gamma}")
+    continues = 1.0 if terminal is None else 1.0 - np.asarray(terminal, dtype=np.float64)
+    return reward + gamma * continues * value[:, 1:] - value[:, :-1]
+
+
+@dataclass(frozen=True)
+class RegretTeacher:
+    """The regret preference model (Knox et al.): P[segment 1] = logistic(beta (sum_t A*_1 - sum_t A*_2)),
+    with per-step optimal advantages A* instead of rewards; beta = inf answers with the larger sum.
+
+    Segment sums are undiscounted, as CPL's reference code sums them and as this book sums returns. The
+    partial-return teacher :class:`ScriptedTeacher` given the same advantages as "rewards" labels the same
+    way; this class exists so that the model a label set assumes is named where it is made."""
+
+    beta: float = math.inf
+    """Rationality, as :attr:`ScriptedTeacher.beta`."""
+    eps_mistake: float = 0.0
+    """Probability that a label is flipped."""
+
+    def label(self, advantage_1: np.ndarray, advantage_2: np.ndarray,
+              rng: np.random.Generator) -> TeacherLabels:
+        """Answer N queries from per-step optimal advantages ``advantage_i`` (N, T); every query is kept."""
+        teacher = ScriptedTeacher(beta=self.beta, eps_mistake=self.eps_mistake)
+        return teacher.label(advantage_1, advantage_2, rng)

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ipl_core.agents import IPL_METHODS, Agent, make_agent
+from ipl_core.agents import PREFERENCE_METHODS, Agent, make_agent
 from ipl_core.batches import (
     expand_batch,
     full_preference_batch,
@@ -306,7 +306,7 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
             rows[e].extend(_rows(step, "eval", values[e], member_cfg))
 
     # Oracle IQL reads no preferences: it gets no preference batch.
-    needs_preferences = preferences is not None and (cfg.method in IPL_METHODS or models is not None)
+    needs_preferences = preferences is not None and (cfg.method in PREFERENCE_METHODS or models is not None)
     desc = f"{cfg.method} seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress, unit="step")
     if step == 0 and cfg.eval_every > 0:

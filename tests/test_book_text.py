@@ -83,12 +83,13 @@ def test_no_process_talk(path: Path) -> None:
 
 
 def course_chapters() -> list[Path]:
-    """The notebook chapters of Parts I-IV in _toc.yml (the appendix and Part V read stored runs)."""
+    """The notebook chapters of Parts I-IV and VI in _toc.yml (the appendix and Part V read stored runs)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = []
     for part in toc["parts"]:
-        if part["caption"].startswith(("Part I:", "Part II:", "Part III:", "Part IV:")):
-            chapters += [ROOT / f"{c['file']}.ipynb" for c in part["chapters"]]
+        if part["caption"].startswith(("Part I:", "Part II:", "Part III:", "Part IV:", "Part VI:")):
+            chapters += [ROOT / f"{c['file']}.ipynb" for c in part["chapters"]
+                         if not (ROOT / f"{c['file']}.md").is_file()]  # a part's index page is markdown
     return chapters
 
 

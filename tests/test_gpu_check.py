@@ -37,7 +37,7 @@ def test_the_quick_check_measures_every_offline_study_and_resumes_a_killed_run(t
     assert resume.resumed_to_step > resume.killed_at_checkpoint_step > 0
     assert resume.rel_diff_resumed_on_device == 0 and resume.rel_diff_resumed_on_cpu == 0  # bit for bit
     grids = pd.read_csv(tmp_path / "grids.csv").set_index("study")
-    assert set(grids.index) == OFFLINE_STUDIES and grids.loc["ipl-metaworld-scaling", "cells"] == 200
+    assert set(grids.index) == OFFLINE_STUDIES and grids.loc["ipl-metaworld-scaling", "cells"] == 300
     assert "brex's reward fit" in grids.loc["ipl-locomotion", "not_included"]
     report = (tmp_path / "gpu_check.md").read_text()
     assert "EXTRAPOLATED from the rates above, not measured" in report and "Device: cpu" in report

@@ -240,7 +240,7 @@ THROUGHPUT = {"date": "2026-11-29", "command": "python benchmarks/throughput.py"
 def test_a_dry_run_estimates_from_measured_rates_by_hand(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cells = expand("ipl-metaworld-scaling", "smoke", seed=(0, 1, 2))
+    cells = expand("ipl-metaworld-scaling", "smoke", method=("ipl", "mr"), seed=(0, 1, 2))
     table, line = plan(cells, tmp_path, seeds_per_process=2, jobs=2, throughput=THROUGHPUT)
     assert list(table.seeds) == [[0, 1], [2], [0, 1], [2]]
     # ipl: 40 steps / 50 per s + 3 evaluations (steps 0, 20, 40) x 1 episode x 50 steps / 1000 per s = 0.95 s
@@ -263,9 +263,13 @@ def test_the_dry_run_of_the_full_profile_lists_groups_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     main(["ipl-metaworld-scaling", "--profile", "full", "--dry-run", "--seeds-per-process", "5",
-          "--results-dir", str(tmp_path)])
+          "--results-dir", str(tmp_path), "--set", 'method=["ipl", "mr"]'])
     out = capsys.readouterr().out
     assert "200 seeds in 40 groups of up to 5, 200 to run" in out and "CPU-hours" in out
+    main(["ipl-metaworld-scaling", "--profile", "full", "--dry-run", "--seeds-per-process", "5",
+          "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out  # CPL's 20 groups have no measured rate in benchmarks/throughput-cpu.json
+    assert "300 seeds in 60 groups of up to 5, 300 to run; wall time: no throughput measured for 20" in out
     main(["online", "--profile", "full", "--dry-run", "--results-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "540 seeds in 540 groups of up to 1, 540 to run; wall time: no throughput measured for 540" in out

@@ -15,7 +15,7 @@ from ipl_core.toy import pendulum_datasets
 from ipl_core.trainer import member_optimizer_state, stack_optimizer_states, train, train_seeds
 
 SEEDS = (0, 1, 2)
-METHODS = ("ipl", "ipl-xql", "ipl-awac", "iql", "mr", "brex")
+METHODS = ("ipl", "ipl-xql", "ipl-awac", "iql", "mr", "brex", "cpl")
 
 
 @pytest.fixture(scope="module")

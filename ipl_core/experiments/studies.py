@@ -101,11 +101,13 @@ _METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 
 STUDIES["ipl-metaworld-scaling"] = Study(
     name="ipl-metaworld-scaling",
     grid={
-        "smoke": {"method": ("ipl", "mr"), "task": ("button-press",), "num_queries": (20,), "seed": (0,)},
+        # CPL (Hejna et al. 2024) runs beside IPL and MR in smoke and full; the cpu grid is IPL and MR only.
+        "smoke": {"method": ("ipl", "mr", "cpl"), "task": ("button-press",), "num_queries": (20,),
+                  "seed": (0,)},
         # 8 configurations x 5 seeds: about 1 h of wall time with --jobs 2 and 5 seeds per process.
         "cpu": {"method": ("ipl", "mr"), "task": ("button-press", "drawer-open"), "num_queries": (500, 2000),
                 "seed": CPU_SEEDS},
-        "full": {"method": ("ipl", "mr"),
+        "full": {"method": ("ipl", "mr", "cpl"),
                  "task": ("button-press", "drawer-open", "sweep-into", "plate-slide", "assembly"),
                  "num_queries": (500, 1000, 2000, 4000), "seed": (0, 1, 2, 3, 4)},
     },
