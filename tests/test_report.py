@@ -64,9 +64,11 @@ def test_compare_says_only_what_the_interval_allows() -> None:
     result = compare(final_scores(make_runs(same), "success", ["method", "task"]), "method", "ipl", "mr",
                      ["task"])
     assert not result.separated and "do not separate" in result.verdict("ipl", "mr")
+    two_seeds = {("ipl", "a"): [1.0, 0.9], ("mr", "a"): [0.0, 0.1]}  # an interval far from 0, but 2 seeds
+    result = compare(final_scores(make_runs(two_seeds), "success", ["method", "task"]), "method", "ipl", "mr")
+    assert result.difference.low > 0 and not result.separated
+    assert "too few" in result.verdict("ipl", "mr")
     one_seed = {("ipl", "a"): [1.0], ("mr", "a"): [0.0]}
-    result = compare(final_scores(make_runs(one_seed), "success", ["method", "task"]), "method", "ipl", "mr")
-    assert not result.separated and "fewer than two seeds" in result.verdict("ipl", "mr")
     with pytest.raises(ValueError, match="no task has runs of both"):
         compare(final_scores(make_runs(one_seed), "success", ["method", "task"]), "method", "ipl", "bc")
 

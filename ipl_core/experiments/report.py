@@ -73,6 +73,11 @@ def describe(estimate: Estimate | pd.Series, scale: float = 1.0, digits: int = 0
     return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+MIN_SEEDS = 5
+"""Seeds per configuration below which a comparison is not read either way: with two seeds a percentile
+bootstrap can only return the extremes of the few possible resamples, an interval too coarse to trust."""
+
+
 class Comparison(NamedTuple):
     """Two methods over the same tasks: the difference of their IQMs with its interval, and the probability
     that a run of the first scores higher than a run of the second."""
@@ -83,14 +88,16 @@ class Comparison(NamedTuple):
 
     @property
     def separated(self) -> bool:
-        """Whether the interval of the difference excludes 0 (False when it is n/a)."""
+        """Whether the runs separate the methods: at least :data:`MIN_SEEDS` seeds per configuration and an
+        interval of the difference that excludes 0."""
         low, high = self.difference.low, self.difference.high
-        return not (math.isnan(low) or math.isnan(high)) and (low > 0 or high < 0)
+        return self.difference.seeds >= MIN_SEEDS and (low > 0 or high < 0)
 
     def verdict(self, first: str, second: str) -> str:
         """One sentence that says what the interval allows, and no more."""
-        if math.isnan(self.difference.low):
-            return f"with fewer than two seeds, these runs cannot compare {first} with {second}"
+        if self.difference.seeds < MIN_SEEDS:
+            return (f"with {self.difference.seeds} seed(s) per configuration, too few for a bootstrap "
+                    f"interval to compare {first} with {second}")
         if not self.separated:
             return f"the interval includes 0: these runs do not separate {first} from {second}"
         higher, lower = (first, second) if self.difference.low > 0 else (second, first)
