@@ -35,12 +35,12 @@ def ipl_critic_loss(agent: SACAgent, batch: Batch, data: PreferenceData, idx: np
                     generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
     """IPL Eq. 6 for both critic heads: preference cross-entropy on implicit segment returns plus
     lambda * (E_pref[r^2] + E_replay[r^2]) / 2."""
-    obs_1, act_1, obs_2, act_2, label = data.tensors(idx)
-    next_1, done_1, next_2, done_2 = data.next_tensors(idx)
+    obs_1, act_1, obs_2, act_2, label = data.tensors(idx, agent.device)
+    next_1, done_1, next_2, done_2 = data.next_tensors(idx, agent.device)
     r1_a, r2_a = implicit_reward(agent, obs_1, act_1, next_1, done_1, generator)
     r1_b, r2_b = implicit_reward(agent, obs_2, act_2, next_2, done_2, generator)
     r1_o, r2_o = implicit_reward(agent, batch.obs, batch.action, batch.next_obs, batch.terminated, generator)
-    total = torch.zeros(())
+    total = torch.zeros((), device=agent.device)
     accuracy = 0.0
     for seg_a, seg_b, replay in ((r1_a, r1_b, r1_o), (r2_a, r2_b, r2_o)):
         pref = preference_loss(seg_a.sum(-1), seg_b.sum(-1), label)

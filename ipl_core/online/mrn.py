@@ -79,7 +79,7 @@ def mrn_update(agent: SACAgent, ensemble: RewardEnsemble, outer_optimizer: torch
     target_v = soft_target_value(agent, batch.next_obs, generator)
     count = cfg.mrn_outer_batch or cfg.feedback_per_round
     recent = np.arange(max(0, len(data) - count), len(data))
-    pairs = data.tensors(recent)
+    pairs = data.tensors(recent, agent.device)
     meta: dict[str, float] = {}
     for _ in range(cfg.mrn_outer_iters):
         outer, grads = meta_gradient(agent.critic, ensemble, batch, target_v, pairs, cfg.mrn_inner_lr,

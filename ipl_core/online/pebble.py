@@ -60,7 +60,7 @@ def knn_distance(points: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 
     out = []
     for first in range(0, points.shape[0], chunk):
         block = points[first:first + chunk]
-        smallest = torch.full((block.shape[0], k + 1), float("inf"), dtype=points.dtype)
+        smallest = torch.full((block.shape[0], k + 1), float("inf"), dtype=points.dtype, device=points.device)
         for start in range(0, pool.shape[0], chunk):
             dist = torch.cdist(block, pool[start:start + chunk])
             smallest = torch.cat([smallest, dist], dim=1).topk(k + 1, dim=1, largest=False).values
@@ -73,7 +73,7 @@ def state_entropy_reward(obs: torch.Tensor, pool: torch.Tensor, k: int, stats: R
     """PEBBLE's intrinsic reward of a transition (s, a, s'): the k-NN distance of s in the buffer, divided
     by its running std (PEBBLE Eq. 3 writes log(c + distance); the released B-Pref code uses the distance)."""
     distance = knn_distance(obs, pool, k)
-    stats.update(distance.numpy())
+    stats.update(distance.cpu().numpy())
     return distance / max(stats.std, 1e-8)
 
 
@@ -95,13 +95,20 @@ class RewardEnsemble(torch.nn.Module):
         """Per-member rewards, shape ``(M, *obs.shape[:-1])``."""
         return torch.stack([member(obs, act) for member in self.members])
 
+    @property
+    def device(self) -> torch.device:
+        """The device of the members' parameters."""
+        return next(self.parameters()).device
+
     def mean_reward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return self(obs, act).mean(0)
 
     @torch.no_grad()
     def relabel_fn(self, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
         """Mean reward of numpy inputs, for :meth:`ipl_core.online.replay.ReplayBuffer.relabel`."""
-        return self.mean_reward(torch.as_tensor(obs), torch.as_tensor(act)).numpy()
+        device = self.device
+        return self.mean_reward(torch.as_tensor(obs, device=device),
+                                torch.as_tensor(act, device=device)).cpu().numpy()
 
 
 class PreferenceData:
@@ -133,17 +140,17 @@ class PreferenceData:
         self.terminated_2 = cat(self.terminated_2, segments_2.terminated)
         self.label = np.concatenate([self.label, np.asarray(label, np.float32)])
 
-    def tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs_1, act_1, obs_2, act_2, label) of the pairs ``idx``."""
+    def tensors(self, idx: np.ndarray, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        """(obs_1, act_1, obs_2, act_2, label) of the pairs ``idx``, on ``device``."""
         assert self.obs_1 is not None and self.act_1 is not None
         assert self.obs_2 is not None and self.act_2 is not None
-        return tuple(torch.as_tensor(x[idx]) for x in (self.obs_1, self.act_1, self.obs_2, self.act_2,
-                                                          self.label))
+        return tuple(torch.as_tensor(x[idx], device=device) for x in (self.obs_1, self.act_1, self.obs_2,
+                                                                         self.act_2, self.label))
 
-    def next_tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(next_obs_1, terminated_1, next_obs_2, terminated_2) of the pairs ``idx`` (for IPL)."""
+    def next_tensors(self, idx: np.ndarray, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        """(next_obs_1, terminated_1, next_obs_2, terminated_2) of the pairs ``idx`` (IPL), on ``device``."""
         arrays = (self.next_obs_1, self.terminated_1, self.next_obs_2, self.terminated_2)
-        return tuple(torch.as_tensor(x[idx]) for x in arrays if x is not None)
+        return tuple(torch.as_tensor(x[idx], device=device) for x in arrays if x is not None)
 
     def state_dict(self) -> dict:
         return dict(vars(self))
@@ -178,7 +185,7 @@ def select_queries(method: str, probabilities: torch.Tensor, n: int, rng: np.ran
         score = -(p * p.log() + (1 - p) * (1 - p).log()).mean(0)
     else:
         raise ValueError(f"query selection must be 'uniform', 'disagreement' or 'entropy', got {method!r}")
-    return torch.argsort(score, descending=True)[:n].numpy()
+    return torch.argsort(score, descending=True)[:n].cpu().numpy()
 
 
 def teacher_scale(recent_returns: Sequence[float], segment_length: int, episode_length: int) -> float:
@@ -238,7 +245,7 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optim
                           ) -> RewardTraining:
     """PEBBLE's reward update: epochs over the labels (each member its own shuffle) until the mean
     training accuracy of the members exceeds ``acc_stop`` or ``max_epochs`` is reached."""
-    n, members = len(data), len(ensemble.members)
+    n, members, device = len(data), len(ensemble.members), ensemble.device
     if n == 0:
         raise ValueError("train_reward_ensemble needs at least one labelled pair")
     loss_sum = acc_sum = 0.0
@@ -248,10 +255,10 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: torch.optim.Optim
         orders = [rng.permutation(n) for _ in range(members)]
         loss_sum = acc_sum = 0.0
         for start in range(0, n, batch_size):
-            total = torch.zeros(())
+            total = torch.zeros((), device=device)
             count = min(batch_size, n - start)
             for m, member in enumerate(ensemble.members):
-                result = member_loss(member, *data.tensors(orders[m][start:start + batch_size]))
+                result = member_loss(member, *data.tensors(orders[m][start:start + batch_size], device))
                 total = total + result.loss
                 loss_sum += result.loss.item() * count
                 acc_sum += 0.0 if result.accuracy.isnan() else result.accuracy.item() * count

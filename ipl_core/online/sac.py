@@ -39,9 +39,11 @@ class TanhGaussianActor(nn.Module):
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised action and its log-probability, with the tanh change of variables."""
+        """A reparameterised action and its log-probability, with the tanh change of variables. The noise
+        is drawn on the CPU (``generator`` is a CPU generator) and moved to the device, so a run draws the
+        same noise on any device."""
         mean, log_std = self(obs)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         pre = mean + log_std.exp() * noise
         action = torch.tanh(pre)
         gaussian = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)

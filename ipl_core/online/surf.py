@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from ipl_core.online.pebble import PreferenceData, RewardEnsemble, RewardTraining
 
 
-def crop_masks(n: int, stored: int, length: int, crop: int, rng: np.random.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def crop_masks(n: int, stored: int, length: int, crop: int, rng: np.random.Generator,
+               device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """0/1 masks (n, stored) of SURF's temporal crops: per pair one length L in [length - crop,
     length + crop] and, for each of the two segments, a window of L steps at its own uniform start."""
     if not 0 <= crop < length or length + crop > stored:
@@ -34,7 +34,7 @@ def crop_masks(n: int, stored: int, length: int, crop: int, rng: np.random.Gener
     for _ in range(2):
         starts = rng.integers(0, stored - lengths + 1)[:, None]
         masks.append(torch.as_tensor((steps >= starts) & (steps < starts + lengths[:, None]),
-                                     dtype=torch.float32))
+                                     dtype=torch.float32, device=device))
     return masks[0], masks[1]
 
 
@@ -95,7 +95,7 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: torch.optim.
     plus ``weight`` times :func:`pseudo_label_loss` on ``batch_size * batch_ratio`` unlabelled pairs per
     member. Pairs hold ``segment_length + 2 window`` steps. Returns the iterations, the mean supervised
     loss and the members' accuracy on the cropped labelled pairs."""
-    n, members = len(data), len(ensemble.members)
+    n, members, device = len(data), len(ensemble.members), ensemble.device
     if n == 0:
         raise ValueError("train_reward_ensemble_surf needs at least one labelled pair")
     iterations = surf_iterations(n, epochs, batch_size)
@@ -105,21 +105,21 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: torch.optim.
     loss_sum = acc_sum = 0.0
     seen = 0
     for _ in range(iterations):
-        total = torch.zeros(())
+        total = torch.zeros((), device=device)
         for m, member in enumerate(ensemble.members):
-            *pairs, label = data.tensors(labelled[m].next(batch_size))
+            *pairs, label = data.tensors(labelled[m].next(batch_size), device)
             if pairs[0].shape[1] != stored:
                 raise ValueError(f"SURF pairs must hold segment_length + 2 window = {stored} steps, "
                                  f"got {pairs[0].shape[1]}")
-            masks = crop_masks(label.shape[0], stored, segment_length, crop, rng)
+            masks = crop_masks(label.shape[0], stored, segment_length, crop, rng, device)
             logits = cropped_logits(member, *pairs, masks)
             loss = F.binary_cross_entropy_with_logits(logits, label)
             loss_sum += loss.item() * label.shape[0]
             acc_sum += ((logits > 0).float() == label).float().sum().item()
             seen += label.shape[0]
             if unlabelled_order and weight > 0:
-                *u_pairs, _ = unlabelled.tensors(unlabelled_order[m].next(batch_size * batch_ratio))
-                masks = crop_masks(u_pairs[0].shape[0], stored, segment_length, crop, rng)
+                *u_pairs, _ = unlabelled.tensors(unlabelled_order[m].next(batch_size * batch_ratio), device)
+                masks = crop_masks(u_pairs[0].shape[0], stored, segment_length, crop, rng, device)
                 loss = loss + weight * pseudo_label_loss(member, *u_pairs, tau, window, masks)[0]
             total = total + loss
         optimizer.zero_grad(set_to_none=True)

@@ -68,13 +68,31 @@ class OnlineRun(NamedTuple):
 
 def _build(cfg: OnlineConfig, obs_dim: int, act_dim: int) -> tuple[Any, RewardEnsemble | None]:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)  # network initialisation only; sampling uses explicit generators
+        # network initialisation only, on the CPU whatever the device; sampling uses explicit generators
+        torch.manual_seed(cfg.seed)
         agent = PPOAgent(obs_dim, act_dim, cfg) if cfg.algorithm == "ppo" else SACAgent(obs_dim, act_dim, cfg)
         ensemble = None
         if cfg.algorithm in ("pebble", "surf", "mrn", "ppo"):
             ensemble = RewardEnsemble(obs_dim, act_dim, cfg.ensemble_size,
-                                      (cfg.reward_hidden_dim,) * cfg.reward_hidden_depth)
+                                      (cfg.reward_hidden_dim,) * cfg.reward_hidden_depth).to(cfg.device)
     return agent, ensemble
+
+
+def _without_device(config: dict[str, Any]) -> dict[str, Any]:
+    # where a run trains is not what it computes: a checkpoint resumes on any device
+    return {k: v for k, v in config.items() if k != "device"}
+
+
+def to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside (nested dicts, lists, tuples) copied to the CPU: checkpoints hold
+    CPU tensors, so one written on a GPU resumes on the CPU and the other way round."""
+    if torch.is_tensor(value):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_cpu(v) for v in value)
+    return value
 
 
 OPTIMIZERS = {"sac": ("actor_opt", "critic_opt", "alpha_opt"), "ppo": ("optimizer",)}
@@ -87,13 +105,14 @@ def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, rollout: dict[str, list
     obs, action = np.asarray(rollout["obs"], np.float32), np.asarray(rollout["action"], np.float32)
     next_obs = np.asarray(rollout["next_obs"], np.float32)
     if global_step <= cfg.learning_starts:
-        pool = torch.as_tensor(buffer.obs[: buffer.size])
-        rewards = state_entropy_reward(torch.as_tensor(obs), pool, cfg.topk, entropy_stats).numpy()
+        pool = torch.as_tensor(buffer.obs[: buffer.size], device=agent.device)
+        rewards = state_entropy_reward(torch.as_tensor(obs, device=agent.device), pool, cfg.topk,
+                                       entropy_stats).cpu().numpy()
         phase = "unsupervised"
     else:
         rewards, phase = ensemble.relabel_fn(obs, np.clip(action, -1.0, 1.0)), "ppo"
     with torch.no_grad():
-        next_values = agent.value(torch.as_tensor(next_obs)).squeeze(-1).numpy()
+        next_values = agent.value_estimate(torch.as_tensor(next_obs), None).numpy()
     advantages, returns = gae(rewards.astype(np.float64), np.asarray(rollout["value"]), next_values,
                               np.asarray(rollout["terminated"]), np.asarray(rollout["end"]), cfg.gamma,
                               cfg.ppo_gae_lambda)
@@ -119,15 +138,16 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
     ``on_evaluation(step, evaluation, agent, buffer)`` is called after every evaluation (e.g. to keep
     policy snapshots, see :mod:`ipl_core.online.locomotion_data`).
     A checkpoint at an episode boundary resumes exactly; one taken mid-episode starts a new episode.
+    Networks, batches and reward computations live on ``cfg.device``; the replay buffer, the random
+    generators (CPU generators) and the checkpoints stay on the CPU, so a checkpoint written on one device
+    resumes on another.
     """
-    if cfg.device != "cpu":
-        raise ValueError(f"train_online runs on the CPU only for now (got device={cfg.device!r}); "
-                         "benchmarks/bench_online.py measures SAC on cuda")
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
     env = make_env(cfg.task, cfg.seed, cfg.episode_length or None)
     eval_env = make_env(cfg.task, cfg.seed + 10_000, cfg.episode_length or None)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    device = torch.device(cfg.device)
     agent, ensemble = _build(cfg, obs_dim, act_dim)
     agent_kind = "ppo" if cfg.algorithm == "ppo" else "sac"
     agent.updates = getattr(agent, "updates", 0)
@@ -152,8 +172,8 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
     metrics: dict[str, float] = {}
 
     if out is not None and resume and (out / "checkpoints" / "checkpoint.pt").is_file():
-        state = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
-        if state["config"] != dataclasses.asdict(cfg):
+        state = torch.load(out / "checkpoints" / "checkpoint.pt", map_location="cpu", weights_only=False)
+        if _without_device(state["config"]) != _without_device(dataclasses.asdict(cfg)):
             raise ValueError(f"{out / 'checkpoint.pt'} was written with a different configuration; "
                              "use another out_dir or resume=False")
         agent.load_state_dict(state["agent"])
@@ -199,10 +219,11 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
         if method == "uniform":
             chosen = np.arange(size)
         else:
-            t = [torch.as_tensor(x) for x in (seg_1.obs, seg_1.action, seg_2.obs, seg_2.action)]
+            t = [torch.as_tensor(x, device=device)
+                 for x in (seg_1.obs, seg_1.action, seg_2.obs, seg_2.action)]
             if cfg.algorithm == "ipl":
-                n = [torch.as_tensor(x) for x in (seg_1.next_obs, seg_1.terminated, seg_2.next_obs,
-                                                  seg_2.terminated)]
+                n = [torch.as_tensor(x, device=device) for x in (seg_1.next_obs, seg_1.terminated,
+                                                                 seg_2.next_obs, seg_2.terminated)]
                 probs = critic_preference_probabilities(agent, t[0], t[1], n[0], n[1], t[2], t[3], n[2], n[3],
                                                         generator)
             else:
@@ -264,7 +285,7 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
                 "recent_returns": list(recent_returns), "recent_lengths": list(recent_lengths),
                 "step": step, "episode": episode, "given": given, "ep_length": ep_length,
             }
-            atomic_write(out / "checkpoints" / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+            atomic_write(out / "checkpoints" / "checkpoint.pt", lambda tmp: torch.save(to_cpu(state), tmp))
 
     obs, _ = env.reset(seed=cfg.seed + episode)
     ep_return, ep_success, ep_length = 0.0, False, 0
@@ -315,9 +336,9 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
                 for values in rollout.values():
                     values.clear()
         elif global_step > cfg.num_seed_steps:
-            batch = buffer.sample(cfg.batch_size, rng)
+            batch = buffer.sample(cfg.batch_size, rng, device)
             if cfg.algorithm != "sac" and global_step < cfg.learning_starts:
-                pool = torch.as_tensor(buffer.obs[: buffer.size])
+                pool = torch.as_tensor(buffer.obs[: buffer.size], device=device)
                 intrinsic = state_entropy_reward(batch.obs, pool, cfg.topk, entropy_stats)
                 metrics, phase = sac_update(agent, batch, generator, reward=intrinsic), "unsupervised"
             elif cfg.algorithm == "ipl":
@@ -325,7 +346,7 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
                     metrics, phase = ipl_update(agent, batch, prefs, rng, generator), "ipl"
             elif cfg.algorithm != "sac" and global_step == cfg.learning_starts:
                 for _ in range(cfg.reset_update):  # PEBBLE: the reset critic catches up (B-Pref reset_update)
-                    metrics = sac_update(agent, buffer.sample(cfg.batch_size, rng), generator)
+                    metrics = sac_update(agent, buffer.sample(cfg.batch_size, rng, device), generator)
                 phase = "reset"
             elif (cfg.algorithm == "mrn" and global_step % cfg.mrn_interval == 0 and len(prefs) > 0
                   and given < cfg.feedback_budget):
