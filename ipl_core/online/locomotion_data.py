@@ -175,8 +175,8 @@ def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: 
     obs, _ = env.reset(seed=seed)
     for t in tqdm(range(steps), disable=not progress, desc=f"collect {source}", mininterval=2.0):
         with torch.no_grad():
-            x = torch.as_tensor(obs, device=device).unsqueeze(0)
-            action = actor.sample(x, generator)[0].squeeze(0).cpu().numpy()
+            x = torch.as_tensor(obs, device=device)[None, None]  # one member, one state
+            action = actor.sample(x, [generator])[0][0, 0].cpu().numpy()
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for key, value in zip(rows, (obs, action, next_obs, reward, terminated,
                                      (truncated or t == steps - 1) and not terminated), strict=True):

@@ -32,6 +32,7 @@ class PPOAgent(nn.Module):
         self.device = torch.device(cfg.device)
         self.to(self.device)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=cfg.ppo_lr)
+        self.updates = 0
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi(a|s) of unclipped actions and the policy's entropy, per state."""
