@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +263,13 @@ def test_killed_batched_run_resumes_every_seed(tmp_path: Path) -> None:
         train_online_seeds(cfg, [3, 3], progress=False)
     with pytest.raises(ValueError, match="Preference PPO trains one seed per process"):
         train_online_seeds(_cfg("ppo"), [0, 1], progress=False)
+
+
+def test_bad_input_stops_before_any_work(tmp_path: Path) -> None:
+    """An unknown task and a label budget below one round are refused before anything is written."""
+    with pytest.raises(ValueError, match="unknown dm_control task walker-fly"):
+        train_online_seeds(dataclasses.replace(_cfg("pebble"), task="walker-fly"), [0, 1],
+                           [tmp_path / "0", tmp_path / "1"], progress=False)
+    with pytest.raises(ValueError, match=r"feedback_budget \(5\) is smaller than one feedback round"):
+        _cfg("mrn", feedback_budget=5)
+    assert not any(tmp_path.iterdir())

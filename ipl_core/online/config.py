@@ -233,6 +233,10 @@ class OnlineConfig:
                 f"(crops must fit in the stored segment), got surf_crop={self.surf_crop}, "
                 f"segment_length={self.segment_length}, surf_window={self.surf_window}")
         check_device(self.device, "OnlineConfig.device")
+        if self.algorithm != "sac" and self.feedback_budget < self.feedback_per_round:
+            raise ValueError(f"OnlineConfig.feedback_budget ({self.feedback_budget}) is smaller than one "
+                             f"feedback round (feedback_per_round = {self.feedback_per_round}); "
+                             f"{self.algorithm} needs at least one round of labels")
         if self.replay_capacity < self.segment_length:
             raise ValueError("OnlineConfig.replay_capacity must hold at least one segment "
                              f"({self.segment_length} steps), got {self.replay_capacity}")
