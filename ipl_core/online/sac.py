@@ -1,7 +1,9 @@
 """Soft actor-critic (Haarnoja et al. 2018), the backbone of PEBBLE, SURF and MRN.
 
 Twin critics with Polyak-averaged targets, a tanh-squashed Gaussian actor, and a learned temperature with
-target entropy ``-|A|``. The equations are those of MRN Sec. 3 (Eq. 3-5). Taught in the chapter
+target entropy ``-|A|``. The equations are those of MRN Sec. 3 (Eq. 3-5). Every network has a leading
+member axis of E seeds (E = 1: one run) and every loss returns one value per seed, (E,); one backward pass
+of their sum gives each seed its own gradient (:mod:`ipl_core.online.members`). Taught in the chapter
 "Soft actor-critic in brief" (book/online/sac.ipynb).
 """
 
