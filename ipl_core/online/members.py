@@ -10,6 +10,7 @@ into per-seed pieces and join them again, so each seed keeps its own checkpoint.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,10 +49,13 @@ class MemberAdam:
         beta_1, beta_2 = self.betas
         mask = torch.ones(self.members, dtype=torch.bool) if active is None else active.cpu()
         self.steps += mask.double()
+        if bool(mask.all()) and bool((self.steps == self.steps[0]).all()):
+            self._step_together(float(self.steps[0]))
+            return
         steps = self.steps.clamp(min=1.0)
         step_size = (self.lr / (1 - beta_1 ** steps)).float()
         root_correction = (1 - beta_2 ** steps).sqrt().float()
-        everyone = bool(mask.all())
+        everyone = bool(mask.all())  # below: members at different step counts, or some masked
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             if p.grad is None:
                 continue
@@ -61,13 +65,29 @@ class MemberAdam:
             new_m = m.lerp(g, 1 - beta_1)
             new_v = v.mul(beta_2).addcmul_(g, g, value=1 - beta_2)
             denom = new_v.sqrt().div_(root_correction.to(p.device).view(shape)).add_(self.eps)
-            new_p = p - step_size.to(p.device).view(shape) * new_m / denom
+            new_p = p - step_size.to(p.device).view(shape) * (new_m / denom)  # as addcdiv rounds
             if not everyone:
                 new_m, new_v, new_p = (torch.where(keep, new, old) for new, old in ((new_m, m), (new_v, v),
                                                                                     (new_p, p)))
             m.copy_(new_m)
             v.copy_(new_v)
             p.copy_(new_p)
+
+    def _step_together(self, step: float) -> None:
+        """Every member steps and all have taken the same number of steps: one bias correction for all, in
+        fused multi-tensor operations (the arithmetic of ``torch.optim.Adam``'s foreach path)."""
+        beta_1, beta_2 = self.betas
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
+        exp_avg, exp_avg_sq = [self.exp_avg[i] for i in live], [self.exp_avg_sq[i] for i in live]
+        torch._foreach_lerp_(exp_avg, grads, 1 - beta_1)
+        torch._foreach_mul_(exp_avg_sq, beta_2)
+        torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta_2)
+        step_size = self.lr / (1 - beta_1 ** step)
+        denom = torch._foreach_sqrt(exp_avg_sq)
+        torch._foreach_div_(denom, math.sqrt(1 - beta_2 ** step))
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, exp_avg, denom, -step_size)
 
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps.clone(), "exp_avg": [m.clone() for m in self.exp_avg],
