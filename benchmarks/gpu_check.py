@@ -24,7 +24,8 @@ grids would cost, measured in one run.
    walker-walk at the task file's (`full`) network sizes, ``ipl_core.online.train.train_online_seeds`` runs
    E seeds in one process for each E of ``--online-seeds`` (1 5 10; Preference PPO trains one seed per
    process, so E = 1 only). Two runs of different lengths with the same schedule (random steps,
-   unsupervised pre-training, the first feedback round) give the steady rate of the learned-reward phase:
+   unsupervised pre-training, the first feedback round) give the steady rate of the learned-reward phase
+   (``--quick``: one tiny run on Pendulum, timed whole):
    environment steps per second per seed, the aggregate over the E seeds, its speed-up over E = 1, and the
    peak GPU memory. The `full` grids of the studies `online` and `online-feedback`, in groups of the
    largest E (Preference PPO one seed per process), are extrapolated from these walker-walk rates, labelled
@@ -293,18 +294,20 @@ ONLINE_STUDIES = ("online", "online-feedback")
 
 
 def _online_config(algorithm: str, device: str, total_steps: int, quick: bool) -> Any:
-    from ipl_core.online.config import study_config
+    from ipl_core.online.config import load_task_config
 
-    schedule = {"num_seed_steps": 20, "num_unsup_steps": 20} if quick else {"num_seed_steps": 300,
+    schedule = {"num_seed_steps": 10, "num_unsup_steps": 10} if quick else {"num_seed_steps": 300,
                                                                               "num_unsup_steps": 300}
-    small = {"task": "gym:Pendulum-v1", "episode_length": 50, "hidden_dim": 32, "batch_size": 32,
-             "reward_hidden_dim": 16, "segment_length": 10, "surf_crop": 2, "replay_capacity": 200,
-             "ppo_rollout_steps": 20, "ppo_minibatch": 10, "ppo_hidden_dim": 16,
-             "mrn_interval": 10} if quick else {}
-    # walker-walk's task file; one feedback round, right after pre-training; one evaluation episode at the
-    # end of each run
-    return study_config("walker-walk", algorithm=algorithm, device=device, total_steps=total_steps,
-                        feedback_interval=10**6, eval_interval=10**6, eval_episodes=1, checkpoint_interval=0,
+    small = {"task": "gym:Pendulum-v1", "episode_length": 10, "hidden_dim": 32, "batch_size": 32,
+             "reward_hidden_dim": 16, "segment_length": 5, "surf_window": 2, "surf_crop": 2,
+             "replay_capacity": 200,
+             "reward_max_epochs": 5, "ppo_rollout_steps": 10, "ppo_minibatch": 10, "ppo_hidden_dim": 16,
+             "mrn_interval": 5} if quick else {}
+    # walker-walk's task file; one feedback round right after pre-training, its candidates from the whole
+    # buffer (no episode has ended yet); one evaluation episode at the end of each run
+    return load_task_config("walker-walk", algorithm=algorithm, device=device, total_steps=total_steps,
+                        feedback_interval=10**6, query_episodes=0, eval_interval=10**6, eval_episodes=1,
+                        checkpoint_interval=0,
                         log_interval=10**6, **schedule, **small)
 
 
@@ -316,9 +319,11 @@ def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bo
     for algorithm in ONLINE_ALGORITHMS:
         for count in seed_counts if algorithm != "ppo" else [1]:
             first = _online_config(algorithm, device, 1, quick)
-            start = first.learning_starts + (20 if quick else 100)
+            start = first.learning_starts + (10 if quick else 100)
             seconds, peak = [], float("nan")
-            for total in (start, start + steps):
+            # --quick: one short run, its whole length timed (the path only); else two runs whose
+            # difference is the steady rate of the learned-reward phase
+            for total in (start + steps,) if quick else (start, start + steps):
                 cfg = dataclasses.replace(first, total_steps=total)
                 if device.startswith("cuda"):
                     torch.cuda.reset_peak_memory_stats(device)
@@ -329,7 +334,10 @@ def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bo
                 seconds.append(time.perf_counter() - began)
                 if device.startswith("cuda"):
                     peak = torch.cuda.max_memory_allocated(device) / 2**20
-            rate = steps / max(seconds[1] - seconds[0], 1e-9)
+            if quick:
+                rate = (start + steps) / seconds[0]
+            else:
+                rate = steps / (seconds[1] - seconds[0]) if seconds[1] > seconds[0] else float("nan")
             rows.append({"algorithm": algorithm, "task": first.task, "seeds": count,
                          "hidden": f"{first.hidden_dim}x{first.hidden_depth}", "batch": first.batch_size,
                          "env_steps_per_s_per_seed": rate, "env_steps_per_s_all_seeds": rate * count,
