@@ -20,8 +20,19 @@ grids would cost, measured in one run.
    (``--seeds-per-process 5``, one process at a time): training steps over the measured rate at E = 5, plus
    the evaluations at the measured cost. This is an extrapolation from the measured rates, labelled as such.
 
+5. **Online studies.** For every online learner (SAC, PEBBLE, SURF, MRN, IPL online, Preference PPO) on
+   walker-walk at the task file's (`full`) network sizes, ``ipl_core.online.train.train_online_seeds`` runs
+   E seeds in one process for each E of ``--online-seeds`` (1 5 10; Preference PPO trains one seed per
+   process, so E = 1 only). Two runs of different lengths with the same schedule (random steps,
+   unsupervised pre-training, the first feedback round) give the steady rate of the learned-reward phase
+   (``--quick``: one tiny run on Pendulum, timed whole):
+   environment steps per second per seed, the aggregate over the E seeds, its speed-up over E = 1, and the
+   peak GPU memory. The `full` grids of the studies `online` and `online-feedback`, in groups of the
+   largest E (Preference PPO one seed per process), are extrapolated from these walker-walk rates, labelled
+   as such.
+
 The tables are printed and written to ``--out`` as CSV and Markdown (``throughput``, ``evaluation``,
-``grids``), with the date, the device and the command.
+``grids``, ``online_throughput``, ``online_grids``), with the date, the device and the command.
 """
 
 from __future__ import annotations
@@ -278,6 +289,92 @@ def grids(table: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+ONLINE_ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl", "ppo")
+ONLINE_STUDIES = ("online", "online-feedback")
+
+
+def _online_config(algorithm: str, device: str, total_steps: int, quick: bool) -> Any:
+    from ipl_core.online.config import load_task_config
+
+    schedule = {"num_seed_steps": 10, "num_unsup_steps": 10} if quick else {"num_seed_steps": 300,
+                                                                              "num_unsup_steps": 300}
+    small = {"task": "gym:Pendulum-v1", "episode_length": 10, "hidden_dim": 32, "batch_size": 32,
+             "reward_hidden_dim": 16, "segment_length": 5, "surf_window": 2, "surf_crop": 2,
+             "replay_capacity": 200,
+             "reward_max_epochs": 5, "ppo_rollout_steps": 10, "ppo_minibatch": 10, "ppo_hidden_dim": 16,
+             "mrn_interval": 5} if quick else {}
+    # walker-walk's task file; one feedback round right after pre-training, its candidates from the whole
+    # buffer (no episode has ended yet); one evaluation episode at the end of each run
+    return load_task_config("walker-walk", algorithm=algorithm, device=device, total_steps=total_steps,
+                        feedback_interval=10**6, query_episodes=0, eval_interval=10**6, eval_episodes=1,
+                        checkpoint_interval=0,
+                        log_interval=10**6, **schedule, **small)
+
+
+def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bool) -> pd.DataFrame:
+    """Table 4: environment steps per second of each online learner, E seeds per process."""
+    from ipl_core.online.train import train_online_seeds
+
+    rows = []
+    for algorithm in ONLINE_ALGORITHMS:
+        for count in seed_counts if algorithm != "ppo" else [1]:
+            first = _online_config(algorithm, device, 1, quick)
+            start = first.learning_starts + (10 if quick else 100)
+            seconds, peak = [], float("nan")
+            # --quick: one short run, its whole length timed (the path only); else two runs whose
+            # difference is the steady rate of the learned-reward phase
+            for total in (start + steps,) if quick else (start, start + steps):
+                cfg = dataclasses.replace(first, total_steps=total)
+                if device.startswith("cuda"):
+                    torch.cuda.reset_peak_memory_stats(device)
+                synchronize(device)
+                began = time.perf_counter()
+                train_online_seeds(cfg, list(range(count)), progress=False)
+                synchronize(device)
+                seconds.append(time.perf_counter() - began)
+                if device.startswith("cuda"):
+                    peak = torch.cuda.max_memory_allocated(device) / 2**20
+            if quick:
+                rate = (start + steps) / seconds[0]
+            else:
+                rate = steps / (seconds[1] - seconds[0]) if seconds[1] > seconds[0] else float("nan")
+            rows.append({"algorithm": algorithm, "task": first.task, "seeds": count,
+                         "hidden": f"{first.hidden_dim}x{first.hidden_depth}", "batch": first.batch_size,
+                         "env_steps_per_s_per_seed": rate, "env_steps_per_s_all_seeds": rate * count,
+                         "peak_mib": peak})
+            print(f"online {algorithm} E={count}: {rate:.1f} steps/s per seed", flush=True)
+    table = pd.DataFrame(rows)
+    single = table[table.seeds == 1].set_index("algorithm").env_steps_per_s_all_seeds
+    table["speedup_vs_1_seed"] = table.env_steps_per_s_all_seeds / table.algorithm.map(single)
+    return table
+
+
+def online_grids(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 5: the `full` grids of the online studies, the largest measured E seeds per process (Preference
+    PPO: one), extrapolated from the walker-walk rates of Table 4."""
+    from ipl_core.online.config import FIELD_TYPES, study_config
+
+    group = int(table.seeds.max())
+    rows = []
+    for study in ONLINE_STUDIES:
+        cells = expand(study, "full")
+        hours = 0.0
+        for config_id in {c.config_id for c in cells}:
+            members = [c for c in cells if c.config_id == config_id]
+            params = members[0].params
+            settings = {k: v for k, v in params.items() if k in FIELD_TYPES and k not in ("task", "seed",
+                                                                                            "device")}
+            cfg = study_config(params["task"], **settings)
+            size = 1 if cfg.algorithm == "ppo" else group
+            rates = table[(table.algorithm == cfg.algorithm) & (table.seeds == size)]
+            groups = -(-len(members) // size)
+            hours += groups * cfg.total_steps / float(rates.env_steps_per_s_per_seed.iloc[0]) / 3600
+        rows.append({"study": study, "cells": len(cells), "seeds_per_process": group,
+                     "gpu_hours_extrapolated": hours,
+                     "assumes": "every task steps as fast as walker-walk; evaluations not included"})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
@@ -286,6 +383,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a few updates and short episodes: the path only")
     parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="folder for the CSV and Markdown")
+    parser.add_argument("--online-seeds", type=int, nargs="+", default=None,
+                        help="seed counts E of the online learners (default 1 5 10)")
+    parser.add_argument("--online-steps", type=int, default=None,
+                        help="environment steps between the two timed online runs (default 300)")
     args = parser.parse_args()
     try:
         device = str(check_device(args.device, "--device"))
@@ -311,13 +412,19 @@ def main() -> None:
     group = GRID_SEEDS if GRID_SEEDS in seeds else max(seeds)  # --quick: its largest E stands in
     extrapolated = grids(table.assign(seeds=table.seeds.replace(group, GRID_SEEDS)),
                          evals.assign(seeds=evals.seeds.replace(group, GRID_SEEDS)))
+    online = online_throughput(device, args.online_seeds or ([1, 2] if args.quick else [1, 5, 10]),
+                               args.online_steps or (10 if args.quick else 300), args.quick)
+    online_extrapolated = online_grids(online)
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [header]
     for name, frame, title in (("throughput", table, "Measured throughput (updates/s, peak memory)"),
                                ("evaluation", evals, "Measured evaluation time"),
                                ("resume", pd.DataFrame([resume]), "Kill and resume (measured)"),
                                ("grids", extrapolated, f"Full grids, {GRID_SEEDS} seeds per process: "
-                                                       "EXTRAPOLATED from the rates above, not measured")):
+                                                       "EXTRAPOLATED from the rates above, not measured"),
+                               ("online_throughput", online, "Online learners, walker-walk (measured)"),
+                               ("online_grids", online_extrapolated, "Online full grids: EXTRAPOLATED from "
+                                                                     "the online rates above, not measured")):
         frame.to_csv(args.out / f"{name}.csv", index=False)
         text = frame.to_markdown(index=False, floatfmt=".3g")
         sections.append(f"## {title}\n\n{text}\n")

@@ -130,3 +130,11 @@ def test_replay_dataset_is_chronological_after_wrapping() -> None:
     assert list(data.observations[:, 0]) == [3, 4, 5, 6, 7]
     assert list(data.terminals) == [False, False, True, False, False]
     assert list(data.timeouts) == [False, False, False, False, True]  # the unfinished last episode
+
+
+def test_a_device_without_cuda_stops_the_generator_before_any_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"OnlineConfig.device='cuda' but CUDA is not available"):
+        generate_locomotion(LocomotionRecipe(**TINY), tmp_path / "out", progress=False, device="cuda")
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ipl_core.online.members import MemberAdam
 from ipl_core.online.pebble import (
     FeedbackSchedule,
     PreferenceData,
@@ -17,7 +18,7 @@ from ipl_core.online.pebble import (
     teacher_scale,
     train_reward_ensemble,
 )
-from ipl_core.online.replay import ReplayBuffer
+from ipl_core.online.replay import ReplayBuffer, relabel_members
 
 
 def test_running_mean_std_matches_numpy() -> None:
@@ -33,30 +34,32 @@ def test_running_mean_std_matches_numpy() -> None:
 
 def test_knn_distance_matches_brute_force() -> None:
     rng = np.random.default_rng(1)
-    pool = torch.as_tensor(rng.normal(size=(50, 3)))
-    points = pool[:10]
-    expected = [np.sort(np.linalg.norm(pool.numpy() - p.numpy(), axis=1))[3] for p in points]  # k = 3
+    pool = torch.as_tensor(rng.normal(size=(2, 50, 3)))  # two members, each its own pool
+    points = pool[:, :10]
+    expected = [[np.sort(np.linalg.norm(pool[e].numpy() - p.numpy(), axis=1))[3] for p in points[e]]
+                for e in range(2)]  # k = 3
     assert np.allclose(knn_distance(points, pool, k=3, chunk=7).numpy(), expected)
     with pytest.raises(ValueError, match="more than k=3"):
-        knn_distance(points, pool[:3], k=3)
+        knn_distance(points, pool[:, :3], k=3)
 
 
 def test_state_entropy_reward_is_normalised() -> None:
-    pool = torch.randn(200, 2)
-    stats = RunningMeanStd()
-    reward = state_entropy_reward(pool[:50], pool, 5, stats)
-    assert reward.std(unbiased=False).item() == pytest.approx(1.0, rel=1e-4)  # one batch: divided by its std
+    pool = torch.randn(2, 200, 2) * torch.tensor([1.0, 10.0])[:, None, None]
+    stats = [RunningMeanStd(), RunningMeanStd()]
+    reward = state_entropy_reward(pool[:, :50], pool, 5, stats)
+    # one batch: each member's distances divided by their own std
+    assert reward.std(dim=1, unbiased=False).numpy() == pytest.approx([1.0, 1.0], rel=1e-4)
 
 
 def test_ensemble_mean_and_tanh_range() -> None:
-    ensemble = RewardEnsemble(3, 2, size=3, hidden_dims=(8,))
-    obs, act = 100 * torch.randn(4, 5, 3), torch.randn(4, 5, 2)
-    per_member = ensemble(obs, act)
-    assert per_member.shape == (3, 4, 5) and per_member.abs().max() <= 1
-    assert torch.allclose(ensemble.mean_reward(obs, act), per_member.mean(0))
+    ensemble = RewardEnsemble(3, 2, size=3, hidden_dims=(8,), members=2)
+    obs, act = 100 * torch.randn(2, 4, 5, 3), torch.randn(2, 4, 5, 2)
+    per_model = ensemble(obs, act)
+    assert per_model.shape == (2, 3, 4, 5) and per_model.abs().max() <= 1
+    assert torch.allclose(ensemble.mean_reward(obs, act), per_model.mean(1))
 
 
-def test_select_queries() -> None:
+def test_select_queries() -> None:  # one seed's member probabilities (M, N)
     probs = torch.tensor([[0.5, 0.9, 0.1, 0.5], [0.5, 0.1, 0.1, 0.6]])
     rng = np.random.default_rng(0)
     assert list(select_queries("disagreement", probs, 1, rng)) == [1]
@@ -92,11 +95,20 @@ def _filled_buffer(capacity: int, steps: int, episode_length: int) -> ReplayBuff
 
 
 def test_relabel_covers_the_whole_buffer_after_wrapping() -> None:
-    buffer = _filled_buffer(capacity=10, steps=25, episode_length=7)
-    buffer.relabel(lambda obs, act: obs[:, 0] * 2 + act[:, 0], chunk=3)
-    assert buffer.size == 10
-    assert np.allclose(buffer.reward, 3 * buffer.obs[:, 0])
-    assert sorted(buffer.obs[:, 0]) == list(range(15, 25))  # the 10 newest transitions
+    buffers = [_filled_buffer(capacity=10, steps=25, episode_length=7) for _ in range(2)]
+    buffers[1].obs *= -1
+    calls = []
+
+    def reward_fn(obs: np.ndarray, act: np.ndarray) -> np.ndarray:
+        calls.append(obs.shape)
+        return obs[..., 0] * 2 + act[..., 0]
+
+    relabel_members(buffers, reward_fn, chunk=3)
+    assert calls == [(2, 3, 2)] * 3 + [(2, 1, 2)]  # every seed in each batched call
+    for buffer in buffers:
+        assert buffer.size == 10
+        assert np.allclose(buffer.reward, 2 * buffer.obs[:, 0] + buffer.action[:, 0])
+    assert sorted(buffers[0].obs[:, 0]) == list(range(15, 25))  # the 10 newest transitions
 
 
 def test_segments_never_cross_episodes_or_the_write_position() -> None:
@@ -141,10 +153,14 @@ def test_reward_training_learns_a_separable_preference() -> None:
     s1, s2 = segments(), segments()
     data = PreferenceData()
     data.add(s1, s2, (s1.true_reward.sum(1) > s2.true_reward.sum(1)).astype(np.float32))
-    ensemble = RewardEnsemble(2, 1, 3, (32,))
-    optimizer = torch.optim.Adam(ensemble.parameters(), lr=3e-3)
-    result = train_reward_ensemble(ensemble, optimizer, data, batch_size=16, max_epochs=200, acc_stop=0.97,
-                                   rng=rng)
-    assert result.accuracy > 0.97 and result.epochs < 200
+    ensemble = RewardEnsemble(2, 1, 3, (32,), members=2)
+    optimizer = MemberAdam(ensemble.parameters(), lr=3e-3)
+    before = [p.detach().clone() for p in ensemble.parameters()]
+    # the second seed has no labels yet: it does not train
+    first, second = train_reward_ensemble(ensemble, optimizer, [data, PreferenceData()], batch_size=16,
+                                          max_epochs=200, acc_stop=0.97, rngs=[rng, np.random.default_rng(1)])
+    assert first is not None and first.accuracy > 0.97 and first.epochs < 200
+    assert second is None and all(torch.equal(p[1], b[1]) for p, b in zip(ensemble.parameters(), before,
+                                                                           strict=True))
     with pytest.raises(ValueError, match="at least one labelled pair"):
-        train_reward_ensemble(ensemble, optimizer, PreferenceData(), 16, 1, 0.9, rng)
+        train_reward_ensemble(ensemble, optimizer, [PreferenceData()] * 2, 16, 1, 0.9, [rng, rng])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
 
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.ipl_online import implicit_reward, ipl_critic_loss
+from ipl_core.online.members import MemberAdam
 from ipl_core.online.pebble import PreferenceData, RewardEnsemble
 from ipl_core.online.replay import Batch, Segments
 from ipl_core.online.sac import SACAgent, soft_target_value
@@ -47,7 +50,7 @@ def test_pseudo_labels_come_from_the_full_window_and_the_loss_from_an_independen
     masks = (torch.tensor([[0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]]),
              torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]))
     loss, used = pseudo_label_loss(_Fixed(), obs_1, act, obs_2, act, tau=0.9, window=1, masks=masks)
-    assert used == pytest.approx(0.5)
+    assert float(used) == pytest.approx(0.5)
     # the crop of pair 0 sums 3 - 10 = -7 against 0: cross-entropy of logit -7 with label 1 = log(1 + e^7),
     # averaged over both pairs. Labelling the crop itself would have given label 0 and log(1 + e^-7).
     expected = float(np.log1p(np.exp(7.0))) / 2
@@ -57,33 +60,41 @@ def test_pseudo_labels_come_from_the_full_window_and_the_loss_from_an_independen
 def test_surf_trains_a_fixed_number_of_iterations() -> None:
     assert surf_iterations(labels=30, epochs=50, batch_size=128) == 12  # ceil(50 * 30 / 128)
 
-    class Counting(torch.optim.Adam):
-        steps = 0
+    class Counting(MemberAdam):
+        steps: ClassVar[list[list[bool]]] = []
 
-        def step(self, closure=None):  # type: ignore[no-untyped-def]
-            Counting.steps += 1
-            return super().step(closure)
+        def step(self, active=None):  # type: ignore[no-untyped-def]
+            Counting.steps.append(active.tolist())
+            return super().step(active)
 
-    ensemble = RewardEnsemble(2, 1, 2, (8,))
-    result = train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters(), lr=1e-3), _reward_data(0),
-                                        _reward_data(1), 8, 3, segment_length=4, window=1, crop=1, tau=0.9,
-                                        weight=1.0, batch_ratio=2, rng=np.random.default_rng(0))
-    assert result.epochs == Counting.steps == 12  # ceil(3 * 32 / 8), whatever the accuracy
+    ensemble = RewardEnsemble(2, 1, 2, (8,), members=2)
+    small = PreferenceData()  # the second seed has 16 labels: ceil(3 * 16 / 8) = 6 iterations
+    small.add(*(Segments(*(x[:16] for x in seg)) for seg in _segments(_reward_data(2))),
+              _reward_data(2).label[:16])
+    results = train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters(), lr=1e-3),
+                                         [_reward_data(0), small], [_reward_data(1)] * 2, 8, 3,
+                                         segment_length=4, window=1, crop=1, tau=0.9, weight=1.0,
+                                         batch_ratio=2,
+                                         rngs=[np.random.default_rng(0), np.random.default_rng(1)])
+    # ceil(3 * 32 / 8) = 12 iterations for the first seed, whatever the accuracy; 6 for the second
+    assert [r.epochs for r in results] == [12, 6]
+    assert Counting.steps == [[True, True]] * 6 + [[True, False]] * 6
     with pytest.raises(ValueError, match="segment_length \\+ 2 window = 8"):
-        train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters()), _reward_data(0),
-                                   _reward_data(1), 8, 3, 6, 1, 1, 0.9, 1.0, 2, np.random.default_rng(0))
+        train_reward_ensemble_surf(ensemble, Counting(ensemble.parameters(), lr=1e-3),
+                                   [_reward_data(0)] * 2, [_reward_data(1)] * 2, 8, 3, 6, 1, 1, 0.9, 1.0, 2,
+                                   [np.random.default_rng(0)] * 2)
 
 
 def test_implicit_reward_is_q_minus_discounted_target_value() -> None:
     torch.manual_seed(0)
     agent = SACAgent(3, 2, OnlineConfig(hidden_dim=8, hidden_depth=1, gamma=0.9))
-    obs, act, nxt = torch.randn(4, 3), torch.rand(4, 2), torch.randn(4, 3)
-    done = torch.tensor([0.0, 1.0, 0.0, 0.0])
-    r1, r2 = implicit_reward(agent, obs, act, nxt, done, torch.Generator().manual_seed(5))
-    v = soft_target_value(agent, nxt, torch.Generator().manual_seed(5))
+    obs, act, nxt = torch.randn(1, 4, 3), torch.rand(1, 4, 2), torch.randn(1, 4, 3)
+    done = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
+    r1, r2 = implicit_reward(agent, obs, act, nxt, done, [torch.Generator().manual_seed(5)])
+    v = soft_target_value(agent, nxt, [torch.Generator().manual_seed(5)])
     q1, q2 = agent.critic(obs, act)
     assert torch.allclose(r1, q1 - 0.9 * (1 - done) * v) and torch.allclose(r2, q2 - 0.9 * (1 - done) * v)
-    assert torch.allclose(r1[1], q1[1])  # a terminal step's implicit reward is its Q-value
+    assert torch.allclose(r1[0, 1], q1[0, 1])  # a terminal step's implicit reward is its Q-value
 
 
 def test_ipl_loss_regulariser_scales_with_lambda() -> None:
@@ -96,12 +107,13 @@ def test_ipl_loss_regulariser_scales_with_lambda() -> None:
 
     data = PreferenceData()
     data.add(seg(), seg(), np.array([1.0, 0.0, 1.0, 0.0], np.float32))
-    batch = Batch(torch.randn(5, 3), torch.rand(5, 2), torch.zeros(5), torch.randn(5, 3), torch.zeros(5))
+    batch = Batch(torch.randn(1, 5, 3), torch.rand(1, 5, 2), torch.zeros(1, 5), torch.randn(1, 5, 3),
+                  torch.zeros(1, 5))
     losses = []
     for lam in (0.0, 1.0, 2.0):
         torch.manual_seed(0)
         agent = SACAgent(3, 2, OnlineConfig(hidden_dim=8, hidden_depth=1, ipl_lambda=lam))
-        loss, _ = ipl_critic_loss(agent, batch, data, np.arange(n), torch.Generator().manual_seed(0))
+        loss, _ = ipl_critic_loss(agent, batch, [data], [np.arange(n)], [torch.Generator().manual_seed(0)])
         losses.append(loss.item())
     # the loss is affine in lambda: L(2) - L(1) = L(1) - L(0) = the regulariser, which is positive
     assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], rel=1e-5)
@@ -121,13 +133,22 @@ def _reward_data(seed: int) -> PreferenceData:
     return data
 
 
+def _segments(data: PreferenceData) -> tuple[Segments, Segments]:
+    assert data.obs_1 is not None and data.obs_2 is not None and data.act_1 is not None
+    assert data.act_2 is not None and data.next_obs_1 is not None and data.next_obs_2 is not None
+    assert data.terminated_1 is not None and data.terminated_2 is not None
+    return (Segments(data.obs_1, data.act_1, data.obs_1[..., 0], data.next_obs_1, data.terminated_1),
+            Segments(data.obs_2, data.act_2, data.obs_2[..., 0], data.next_obs_2, data.terminated_2))
+
+
 def test_surf_reward_training_uses_both_losses() -> None:
     def train(weight: float, crop: int) -> list[torch.Tensor]:
         torch.manual_seed(0)
         ensemble = RewardEnsemble(2, 1, 2, (16,))
-        optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-2)
-        train_reward_ensemble_surf(ensemble, optimizer, _reward_data(0), _reward_data(1), 8, 3, 4, 1, crop,
-                                   tau=0.0, weight=weight, batch_ratio=2, rng=np.random.default_rng(1))
+        optimizer = MemberAdam(ensemble.parameters(), lr=1e-2)
+        train_reward_ensemble_surf(ensemble, optimizer, [_reward_data(0)], [_reward_data(1)], 8, 3, 4, 1,
+                                   crop, tau=0.0, weight=weight, batch_ratio=2,
+                                   rngs=[np.random.default_rng(1)])
         return [p.detach().clone() for p in ensemble.parameters()]
 
     plain = train(0.0, 0)

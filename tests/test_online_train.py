@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from ipl_core.experiments.studies import ONLINE_SMOKE_SETTINGS
 from ipl_core.online.config import OnlineConfig
-from ipl_core.online.train import train_online
+from ipl_core.online.train import train_online, train_online_seeds
 
 torch.set_num_threads(1)
 
@@ -50,8 +51,8 @@ def test_extra_updates_after_the_critic_reset() -> None:
     counts: dict[int, list[int]] = {0: [], 7: []}
     for extra, seen in counts.items():
         cfg = _cfg("pebble", reset_update=extra, total_steps=300, eval_interval=150)
-        run = train_online(cfg, progress=False,
-                           on_evaluation=lambda step, res, agent, buf, seen=seen: seen.append(agent.updates))
+        run = train_online(cfg, progress=False, on_evaluation=lambda step, res, agent, buf, seen=seen:
+                           seen.append(int(agent.updates[0])))
         assert "reset" in set(run.updates["phase"])
     assert counts[0][0] == counts[7][0]  # step 150: before the end of pre-training (step 200)
     assert counts[7][1] - counts[0][1] == 7
@@ -60,20 +61,19 @@ def test_extra_updates_after_the_critic_reset() -> None:
 def test_pretraining_rewards_the_state_of_each_transition(monkeypatch: pytest.MonkeyPatch) -> None:
     """PEBBLE's intrinsic reward of (s, a, s') is the k-NN distance of s (B-Pref), not of s'."""
     import ipl_core.online.train as train_module
-    from ipl_core.online.replay import ReplayBuffer
 
     batches, scored = [], []
-    sample, reward = ReplayBuffer.sample, train_module.state_entropy_reward
+    sample, reward = train_module.sample_members, train_module.state_entropy_reward
 
-    def recording_sample(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        batches.append(sample(self, *args, **kwargs))
+    def recording_sample(*args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(sample(*args, **kwargs))
         return batches[-1]
 
     def recording_reward(points, *args, **kwargs):  # type: ignore[no-untyped-def]
         scored.append(points)
         return reward(points, *args, **kwargs)
 
-    monkeypatch.setattr(ReplayBuffer, "sample", recording_sample)
+    monkeypatch.setattr(train_module, "sample_members", recording_sample)
     monkeypatch.setattr(train_module, "state_entropy_reward", recording_reward)
     train_online(_cfg("pebble", total_steps=150, eval_interval=150), progress=False)
     assert len(scored) == 50  # steps 101..150: after the random steps, in pre-training
@@ -108,7 +108,7 @@ def test_surf_stores_longer_segments_the_teacher_judges_the_centre(monkeypatch: 
         return ask(teacher, reward_1, reward_2, *args)
 
     def recording_train(ensemble, optimizer, data, unlabelled, *args):  # type: ignore[no-untyped-def]
-        stored.append((data.obs_1.shape[1], unlabelled.obs_1.shape[1]))
+        stored.append((data[0].obs_1.shape[1], unlabelled[0].obs_1.shape[1]))
         return train(ensemble, optimizer, data, unlabelled, *args)
 
     monkeypatch.setattr(train_module, "ask_teacher", recording_ask)
@@ -143,3 +143,133 @@ def test_sac_learns_pendulum() -> None:
                        eval_interval=3000, eval_episodes=5, checkpoint_interval=0)
     run = train_online(cfg, progress=False)
     assert run.evaluations["return"].iloc[-1] > -400, run.evaluations
+
+
+def _tensors(value: object) -> list[torch.Tensor]:
+    if torch.is_tensor(value):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def test_a_checkpoint_holds_cpu_tensors_and_resumes_whatever_device_wrote_it(tmp_path: Path) -> None:
+    """Checkpoints are written on the CPU and the device is not part of the configuration check, so a
+    checkpoint written on a GPU resumes on the CPU (here the GPU writer is simulated by its config)."""
+    cfg = _cfg("pebble", checkpoint_interval=300, total_steps=400)
+    whole = train_online(cfg, out_dir=tmp_path / "whole", progress=False)
+    train_online(cfg, out_dir=tmp_path / "resumed", progress=False, stop_at=300)
+    path = tmp_path / "resumed" / "checkpoints" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)  # no map_location: tensors come back where they were saved
+    tensors = _tensors(state)
+    assert len(tensors) > 20 and all(t.device.type == "cpu" for t in tensors)
+    state["config"]["device"] = "cuda:0"
+    torch.save(state, path)
+    resumed = train_online(cfg, out_dir=tmp_path / "resumed", progress=False)
+    for name in ("episodes", "evaluations", "rounds", "updates"):
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(resumed, name))
+
+
+def test_a_device_without_cuda_is_refused_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"OnlineConfig.device='cuda' but CUDA is not available"):
+        _cfg("sac", device="cuda")
+    with pytest.raises(ValueError, match=r"OnlineConfig.device='tpu' is not a device"):
+        _cfg("sac", device="tpu")
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@CUDA
+@pytest.mark.parametrize("algorithm", ["sac", "pebble", "surf", "mrn", "ipl", "ppo"])
+def test_every_algorithm_runs_on_cuda(algorithm: str) -> None:
+    cpu = train_online(_cfg(algorithm), progress=False)
+    gpu = train_online(_cfg(algorithm, device="cuda"), progress=False)
+    assert np.isfinite(gpu.evaluations[["return", "q_mc_mse"]].to_numpy()).all()
+    # the same random draws (CPU generators) on either device: the random-action phase is identical
+    assert gpu.episodes["return"].iloc[0] == pytest.approx(cpu.episodes["return"].iloc[0])
+
+
+@CUDA
+def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(tmp_path: Path) -> None:
+    gpu = _cfg("mrn", checkpoint_interval=300, total_steps=400, device="cuda")
+    train_online(gpu, out_dir=tmp_path, progress=False, stop_at=300)
+    resumed = train_online(_cfg("mrn", checkpoint_interval=300, total_steps=400), out_dir=tmp_path,
+                           progress=False)
+    assert list(resumed.evaluations["step"]) == [200, 400]
+    assert np.isfinite(resumed.evaluations["return"]).all()
+
+
+def _numbers(frame: pd.DataFrame) -> np.ndarray:
+    return frame.select_dtypes("number").to_numpy(np.float64)
+
+
+ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_batched_seeds_equal_separate_runs(algorithm: str) -> None:
+    """E = 3 seeds in one process ask the same labels and log the same curves as three runs of one seed."""
+    cfg = _cfg(algorithm, total_steps=300, eval_interval=300, log_interval=1)
+    seeds = [0, 5, 7]
+    batched = train_online_seeds(cfg, seeds, progress=False)
+    for seed, together in zip(seeds, batched, strict=True):
+        alone = train_online(_cfg(algorithm, total_steps=300, eval_interval=300, log_interval=1, seed=seed),
+                             progress=False)
+        assert together.config == alone.config
+        for name in ("episodes", "evaluations", "rounds", "updates"):
+            x, y = getattr(together, name), getattr(alone, name)
+            assert list(x.columns) == list(y.columns) and len(x) == len(y), name
+            if algorithm == "surf" and name == "rounds":
+                # SURF's training accuracy counts the cropped pairs with logits > 0: a logit within float
+                # rounding of 0 can count differently (one pair of several hundred), so it is compared
+                # to within two pairs; its loss is compared like every other number
+                assert np.allclose(x["reward_accuracy"], y["reward_accuracy"], atol=2 / 600)
+                x, y = x.drop(columns="reward_accuracy"), y.drop(columns="reward_accuracy")
+            assert np.allclose(_numbers(x), _numbers(y), rtol=1e-5, atol=1e-6, equal_nan=True), name
+        if algorithm != "sac":  # the same labels asked: queries, answers kept, their accuracy
+            columns = ["step", "queries", "kept", "label_accuracy"]
+            pd.testing.assert_frame_equal(together.rounds.loc[together.rounds["kind"] == "feedback", columns],
+                                          alone.rounds.loc[alone.rounds["kind"] == "feedback", columns])
+    # the seeds differ from each other: a batch is not three copies of one run
+    assert not np.allclose(_numbers(batched[0].episodes), _numbers(batched[1].episodes))
+
+
+def test_killed_batched_run_resumes_every_seed(tmp_path: Path) -> None:
+    """E = 2: a run stopped after a checkpoint, then resumed, equals one that ran through; a round of
+    checkpoints cut short (one seed's new checkpoint missing) is undone and both seeds resume together."""
+    cfg = _cfg("pebble", checkpoint_interval=150, total_steps=400)
+    whole = train_online_seeds(cfg, [0, 1], [tmp_path / "whole" / "0", tmp_path / "whole" / "1"],
+                               progress=False)
+    outs = [tmp_path / "resumed" / "0", tmp_path / "resumed" / "1"]
+    train_online_seeds(cfg, [0, 1], outs, progress=False, stop_at=300)
+    # a crash while writing the next round: only the first seed's new checkpoint exists
+    first = outs[0] / "checkpoints"
+    (first / "checkpoint.next.pt").write_bytes((first / "checkpoint.pt").read_bytes())
+    resumed = train_online_seeds(cfg, [0, 1], outs, progress=False)
+    assert not (first / "checkpoint.next.pt").exists()
+    for a, b in zip(whole, resumed, strict=True):
+        for name in ("episodes", "evaluations", "rounds", "updates"):
+            pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    steps = {int(torch.load(o / "checkpoints" / "checkpoint.pt", weights_only=False)["step"]) for o in outs}
+    assert steps == {400}
+    with pytest.raises(ValueError, match="one out_dir per seed"):
+        train_online_seeds(cfg, [0, 1], outs[:1], progress=False)
+    with pytest.raises(ValueError, match="distinct seeds"):
+        train_online_seeds(cfg, [3, 3], progress=False)
+    with pytest.raises(ValueError, match="Preference PPO trains one seed per process"):
+        train_online_seeds(_cfg("ppo"), [0, 1], progress=False)
+
+
+def test_bad_input_stops_before_any_work(tmp_path: Path) -> None:
+    """An unknown task and a label budget below one round are refused before anything is written."""
+    with pytest.raises(ValueError, match="unknown dm_control task walker-fly"):
+        train_online_seeds(dataclasses.replace(_cfg("pebble"), task="walker-fly"), [0, 1],
+                           [tmp_path / "0", tmp_path / "1"], progress=False)
+    with pytest.raises(ValueError, match=r"feedback_budget \(5\) is smaller than one feedback round"):
+        _cfg("mrn", feedback_budget=5)
+    assert not any(tmp_path.iterdir())

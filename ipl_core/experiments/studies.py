@@ -44,9 +44,9 @@ class Study:
     """Columns of each run's ``metrics.parquet`` that the aggregation summarises over seeds."""
     summary_keys: tuple[str, ...] = ()
     """Grid axes the aggregation groups by; all axes but ``seed`` when empty."""
-    device_use: Literal["torch", "cpu-only", "none"] = "torch"
-    """What the setting ``device`` (default ``cpu``) does: ``torch`` puts every tensor on it; ``cpu-only``
-    accepts only ``cpu`` for now; ``none`` accepts and ignores it (nothing in the study uses torch)."""
+    device_use: Literal["torch", "none"] = "torch"
+    """What the setting ``device`` (default ``cpu``) does: ``torch`` puts every tensor on it; ``none``
+    accepts and ignores it (nothing in the study uses torch)."""
 
 
 @dataclass(frozen=True)
@@ -173,9 +173,6 @@ def check_device(study: Study, device: Any) -> str:
     setting = f"study {study.name!r}: setting device"
     if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
         raise ValueError(f"{setting}={device!r} is not a device; expected 'cpu', 'cuda' or 'cuda:N'")
-    if study.device_use == "cpu-only" and device != "cpu":
-        raise ValueError(f"{setting}={device!r}: not yet: the online learners run on the CPU only; "
-                         "use device=cpu")
     if study.device_use == "torch":
         config.check_device(device, setting)
     return device
@@ -256,7 +253,6 @@ STUDIES["online"] = Study(
     },
     settings={"smoke": ONLINE_SMOKE_SETTINGS, "cpu": ONLINE_CPU_SETTINGS, "full": ONLINE_FULL_SETTINGS},
     score_metrics=("return", "success", "q_mc_mse"),
-    device_use="cpu-only",
 )
 
 STUDIES["online-feedback"] = Study(
@@ -281,7 +277,6 @@ STUDIES["online-feedback"] = Study(
         "full": {k: v for k, v in ONLINE_FULL_SETTINGS.items() if k != "feedback_budget"},
     },
     score_metrics=("return", "success", "q_mc_mse"),
-    device_use="cpu-only",
 )
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ipl_core.config import check_device
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "online"
 ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl", "ppo")
 QUERY_SELECTIONS = ("uniform", "disagreement", "entropy")
@@ -38,7 +40,8 @@ class OnlineConfig:
     episode_length: int = 0
     """Steps per episode; 0 keeps the suite's own (1000 DMC, 500 MetaWorld)."""
     device: str = "cpu"
-    """Torch device of the networks."""
+    """Torch device of the networks, batches and reward computations: "cpu", "cuda" or "cuda:N" (the replay
+    buffer, the random generators and the checkpoints stay on the CPU)."""
     # --- SAC (MRN Eq. 3-5) ---
     hidden_dim: int = 1024
     """Width of the actor and critic MLPs."""
@@ -229,6 +232,11 @@ class OnlineConfig:
                 "OnlineConfig.surf_crop must lie in [0, segment_length) and be at most 2 * surf_window "
                 f"(crops must fit in the stored segment), got surf_crop={self.surf_crop}, "
                 f"segment_length={self.segment_length}, surf_window={self.surf_window}")
+        check_device(self.device, "OnlineConfig.device")
+        if self.algorithm != "sac" and self.feedback_budget < self.feedback_per_round:
+            raise ValueError(f"OnlineConfig.feedback_budget ({self.feedback_budget}) is smaller than one "
+                             f"feedback round (feedback_per_round = {self.feedback_per_round}); "
+                             f"{self.algorithm} needs at least one round of labels")
         if self.replay_capacity < self.segment_length:
             raise ValueError("OnlineConfig.replay_capacity must hold at least one segment "
                              f"({self.segment_length} steps), got {self.replay_capacity}")

@@ -34,7 +34,7 @@ from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
 from ipl_core.online.sac import Evaluation, TanhGaussianActor
-from ipl_core.online.train import train_online
+from ipl_core.online.train import to_cpu, train_online
 
 DATASETS = ("full-replay", "medium-replay", "medium", "expert", "medium-expert")
 GENERATOR = "ipl_core.online.locomotion_data"
@@ -72,9 +72,10 @@ class LocomotionRecipe:
     init_temperature: float = 0.1
     """SAC's initial temperature (pytorch_sac / B-Pref default; 1.0 kept Hopper near 300 for 100k steps)."""
 
-    def sac_config(self) -> OnlineConfig:
+    def sac_config(self, device: str = "cpu") -> OnlineConfig:
+        """SAC's configuration for this recipe, training on ``device``."""
         return OnlineConfig(
-            algorithm="sac", task=self.task, seed=self.seed, total_steps=self.train_steps,
+            algorithm="sac", task=self.task, seed=self.seed, total_steps=self.train_steps, device=device,
             hidden_dim=self.hidden_dim, hidden_depth=2, batch_size=self.batch_size, actor_lr=self.lr,
             critic_lr=self.lr, alpha_lr=self.lr, init_temperature=self.init_temperature,
             target_update_interval=1, replay_capacity=self.train_steps, num_seed_steps=self.num_seed_steps,
@@ -164,7 +165,9 @@ def pick_medium(snapshots: pd.DataFrame, random_return: float, fraction: float) 
 
 def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: str,
             progress: bool = False) -> OfflineDataset:
-    """``steps`` transitions of ``actor`` with sampled actions; episode i resets with ``seed + i``."""
+    """``steps`` transitions of ``actor`` (on any device) with sampled actions; episode i resets with
+    ``seed + i``."""
+    device = next(actor.parameters()).device
     env = make_env(task, seed)
     generator = torch.Generator().manual_seed(seed)
     rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "rew", "term", "timeout")}
@@ -172,7 +175,8 @@ def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: 
     obs, _ = env.reset(seed=seed)
     for t in tqdm(range(steps), disable=not progress, desc=f"collect {source}", mininterval=2.0):
         with torch.no_grad():
-            action = actor.sample(torch.as_tensor(obs).unsqueeze(0), generator)[0].squeeze(0).numpy()
+            x = torch.as_tensor(obs, device=device)[None, None]  # one member, one state
+            action = actor.sample(x, [generator])[0][0, 0].cpu().numpy()
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for key, value in zip(rows, (obs, action, next_obs, reward, terminated,
                                      (truncated or t == steps - 1) and not terminated), strict=True):
@@ -186,27 +190,32 @@ def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: 
                           np.asarray(rows["term"], bool), np.asarray(rows["timeout"], bool), source)
 
 
-def _actor(recipe: LocomotionRecipe, obs_dim: int, act_dim: int, state: dict) -> TanhGaussianActor:
+def _actor(recipe: LocomotionRecipe, obs_dim: int, act_dim: int, state: dict, device: str
+           ) -> TanhGaussianActor:
     actor = TanhGaussianActor(obs_dim, act_dim, recipe.hidden_dim, 2)
     actor.load_state_dict(state)
-    return actor
+    return actor.to(device)
 
 
-def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress: bool = True
-                        ) -> dict[str, Path]:
+def generate_locomotion(recipe: LocomotionRecipe, out_dir: str | Path, progress: bool = True,
+                        device: str = "cpu") -> dict[str, Path]:
     """Train, snapshot, collect and write the four datasets under ``out_dir`` (resumable); returns paths.
 
     Each file gets a manifest (:mod:`ipl_core.data.store`: recipe, sha256, packages, machine);
     ``summary.json`` records every snapshot's return, the random policy's, the chosen policies, the sizes
     and episode returns. Raises ValueError if ``out_dir`` was made with another recipe. Holds the lock
     ``out_dir/generation.lock`` throughout, so parallel cells that need the datasets make them once.
+    SAC trains and the policies collect on ``device`` (checked before any work); snapshots and checkpoints
+    hold CPU tensors, so a generation started on one device can finish on another.
     """
+    cfg = recipe.sac_config(device)  # a bad device stops here, before any file is written
     out = Path(out_dir)
     with file_lock(out / "generation.lock"):
-        return _generate_locomotion(recipe, out, progress)
+        return _generate_locomotion(recipe, cfg, out, progress)
 
 
-def _generate_locomotion(recipe: LocomotionRecipe, out: Path, progress: bool) -> dict[str, Path]:
+def _generate_locomotion(recipe: LocomotionRecipe, cfg: OnlineConfig, out: Path, progress: bool
+                         ) -> dict[str, Path]:
     wanted = dataclasses.asdict(recipe)
     recipe_file = out / "recipe.json"
     if recipe_file.is_file():
@@ -217,12 +226,11 @@ def _generate_locomotion(recipe: LocomotionRecipe, out: Path, progress: bool) ->
                              "folder or delete it")
     else:
         write_json(recipe_file, wanted)
-    cfg = recipe.sac_config()
     attrs = {"recipe": json.dumps(wanted), "made_by": GENERATOR}
     snapshot_dir, full_file = out / "snapshots", out / "full-replay.hdf5"
 
     def on_evaluation(step: int, result: Evaluation, agent: Any, buffer: ReplayBuffer) -> None:
-        state = {"actor": agent.actor.state_dict(), "step": step, "return": result.episode_return}
+        state = {"actor": to_cpu(agent.actor.state_dict()), "step": step, "return": result.episode_return}
         atomic_write(snapshot_dir / f"actor_{step:09d}.pt", lambda tmp: torch.save(state, tmp))
         if step == cfg.total_steps:
             data = replay_dataset(buffer, f"{recipe.task} full-replay (SAC, {step} steps)")
@@ -236,7 +244,8 @@ def _generate_locomotion(recipe: LocomotionRecipe, out: Path, progress: bool) ->
         train_online(cfg, out_dir=out / "sac", progress=progress, on_evaluation=on_evaluation)
         timings["train_seconds"] = timings.get("train_seconds", 0.0) + time.perf_counter() - start
         write_json(timings_file, timings)
-    states = [torch.load(f, weights_only=False) for f in sorted(snapshot_dir.glob("actor_*.pt"))]
+    states = [torch.load(f, map_location="cpu", weights_only=False)
+              for f in sorted(snapshot_dir.glob("actor_*.pt"))]
     snapshots = pd.DataFrame({"step": [s["step"] for s in states], "return": [s["return"] for s in states]})
     random_return = random_policy_return(recipe.task, max(recipe.eval_episodes, 10), recipe.seed + 3_000_000)
     medium = pick_medium(snapshots, random_return, recipe.medium_fraction)
@@ -252,7 +261,7 @@ def _generate_locomotion(recipe: LocomotionRecipe, out: Path, progress: bool) ->
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for offset, (name, snapshot) in enumerate(chosen.items(), start=1):
         summary[f"{name}_policy"] = {"step": snapshot["step"], "eval_return": snapshot["return"]}
-        actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"])
+        actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"], cfg.device)
         seed = recipe.seed + offset * 1_000_000
 
         def build(tmp: Path, actor: TanhGaussianActor = actor, name: str = name, seed: int = seed,
@@ -326,12 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest on 2 shared cores)")
+    parser.add_argument("--device", default="cpu", help="torch device of SAC: cpu, cuda or cuda:N")
     parser.add_argument("--save-results", action="store_true",
                         help="also write results/locomotion-datasets/<profile>/ from every recipe finished "
                              "under the parent of --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    paths = generate_locomotion(recipe_for(args.recipe, args.profile, args.seed), args.out)
+    recipe = recipe_for(args.recipe, args.profile, args.seed)
+    paths = generate_locomotion(recipe, args.out, device=args.device)
     for name, path in paths.items():
         print(f"{name}: {path}")
     if args.save_results:

@@ -29,7 +29,10 @@ class PPOAgent(nn.Module):
         self.policy = mlp(obs_dim, act_dim, hidden, activation=nn.Tanh, output_gain=0.01)
         self.log_std = nn.Parameter(torch.zeros(act_dim))
         self.value = mlp(obs_dim, 1, hidden, activation=nn.Tanh, output_gain=1.0)
+        self.device = torch.device(cfg.device)
+        self.to(self.device)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=cfg.ppo_lr)
+        self.updates = 0
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log pi(a|s) of unclipped actions and the policy's entropy, per state."""
@@ -41,25 +44,26 @@ class PPOAgent(nn.Module):
 
     @torch.no_grad()
     def sample(self, obs: np.ndarray, generator: torch.Generator) -> tuple[np.ndarray, float, float]:
-        """An unclipped action (the environment receives it clipped to [-1, 1]), its log-prob and V(s)."""
-        x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        """An unclipped action (the environment receives it clipped to [-1, 1]), its log-prob and V(s). The
+        noise is drawn on the CPU from ``generator`` whatever the device."""
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         mean = self.policy(x)
-        action = mean + self.log_std.exp() * torch.randn(mean.shape, generator=generator)
-        return action.squeeze(0).numpy(), float(self.log_prob(x, action)[0]), float(self.value(x))
+        action = mean + self.log_std.exp() * torch.randn(mean.shape, generator=generator).to(self.device)
+        return action.squeeze(0).cpu().numpy(), float(self.log_prob(x, action)[0]), float(self.value(x))
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, generator: torch.Generator | None,
             deterministic: bool = False) -> np.ndarray:
         """The evaluation action: the clipped mean (or a clipped sample)."""
         if deterministic or generator is None:
-            mean = self.policy(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).squeeze(0)
-            return np.clip(mean.numpy(), -1.0, 1.0)
+            mean = self.policy(torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0))
+            return np.clip(mean.squeeze(0).cpu().numpy(), -1.0, 1.0)
         return np.clip(self.sample(obs, generator)[0], -1.0, 1.0)
 
     @torch.no_grad()
     def value_estimate(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """V(s), the on-policy critic's estimate of the return (compared with Monte-Carlo returns)."""
-        return self.value(obs).squeeze(-1)
+        return self.value(obs.to(self.device)).squeeze(-1).cpu()
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, terminated: np.ndarray,
@@ -97,12 +101,13 @@ def ppo_update(agent: PPOAgent, obs: np.ndarray, action: np.ndarray, old_logp: n
                advantages: np.ndarray, returns: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
     """``ppo_epochs`` passes over the rollout in shuffled minibatches; advantages normalised per minibatch."""
     cfg = agent.cfg
-    tensors = [torch.as_tensor(x, dtype=torch.float32) for x in (obs, action, old_logp, advantages, returns)]
+    tensors = [torch.as_tensor(x, dtype=torch.float32, device=agent.device)
+               for x in (obs, action, old_logp, advantages, returns)]
     metrics: dict[str, float] = {}
     for _ in range(cfg.ppo_epochs):
         order = rng.permutation(len(obs))
         for start in range(0, len(obs), cfg.ppo_minibatch):
-            idx = torch.as_tensor(order[start:start + cfg.ppo_minibatch])
+            idx = torch.as_tensor(order[start:start + cfg.ppo_minibatch], device=agent.device)
             o, a, lp, adv, ret = (t[idx] for t in tensors)
             adv = (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
             loss, metrics = ppo_loss(agent, o, a, lp, adv, ret)

@@ -7,7 +7,7 @@ episodes or the buffer's write position. Taught in the chapter "PEBBLE and scrip
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -80,16 +80,6 @@ class ReplayBuffer:
         """A uniform minibatch (with replacement)."""
         return self.batch(self.sample_indices(batch_size, rng), device)
 
-    def relabel(self, reward_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], chunk: int = 10_000) -> None:
-        """Overwrite the learner's reward of every stored transition with ``reward_fn(obs, action)``.
-
-        PEBBLE relabels the whole buffer after each reward update; this covers all ``size`` slots, so it
-        stays correct after the ring has wrapped.
-        """
-        for start in range(0, self.size, chunk):
-            stop = min(start + chunk, self.size)
-            self.reward[start:stop] = reward_fn(self.obs[start:stop], self.action[start:stop])
-
     def valid_segment_starts(self, length: int) -> np.ndarray:
         """Slots where ``length`` consecutive steps of one episode start (a segment never wraps episodes)."""
         if length <= 0:
@@ -132,3 +122,29 @@ class ReplayBuffer:
         for name in ("obs", "next_obs", "action", "reward", "true_reward", "terminated", "episode", "step"):
             getattr(self, name)[:size] = state[name]
         self.position, self.size = int(state["position"]), size
+
+
+def sample_members(buffers: Sequence[ReplayBuffer], batch_size: int, rngs: Sequence[np.random.Generator],
+                   device: str | torch.device = "cpu") -> Batch:
+    """One minibatch per seed, seed e's from ``buffers[e]`` with ``rngs[e]``, stacked: (E, B, ...) tensors."""
+    rows = [buffer.batch(buffer.sample_indices(batch_size, rng)) for buffer, rng in zip(buffers, rngs,
+                                                                                          strict=True)]
+    return Batch(*(torch.stack(field).to(device) for field in zip(*rows, strict=True)))
+
+
+def relabel_members(buffers: Sequence[ReplayBuffer],
+                    reward_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    chunk: int = 10_000) -> None:
+    """Overwrite the learner's reward of every transition of every seed's buffer (all of one size) with
+    ``reward_fn(obs (E, n, d), action (E, n, d))`` -> (E, n): one batched pass over all seeds (PEBBLE
+    relabels the whole buffer after each reward update; this covers all ``size`` slots, so it stays
+    correct after the ring has wrapped)."""
+    size = buffers[0].size
+    if any(b.size != size for b in buffers):
+        raise ValueError(f"relabel_members expects buffers of one size, got {[b.size for b in buffers]}")
+    for start in range(0, size, chunk):
+        stop = min(start + chunk, size)
+        rewards = reward_fn(np.stack([b.obs[start:stop] for b in buffers]),
+                            np.stack([b.action[start:stop] for b in buffers]))
+        for b, r in zip(buffers, rewards, strict=True):
+            b.reward[start:stop] = r

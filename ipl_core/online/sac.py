@@ -1,7 +1,9 @@
 """Soft actor-critic (Haarnoja et al. 2018), the backbone of PEBBLE, SURF and MRN.
 
 Twin critics with Polyak-averaged targets, a tanh-squashed Gaussian actor, and a learned temperature with
-target entropy ``-|A|``. The equations are those of MRN Sec. 3 (Eq. 3-5). Taught in the chapter
+target entropy ``-|A|``. The equations are those of MRN Sec. 3 (Eq. 3-5). Every network has a leading
+member axis of E seeds (E = 1: one run) and every loss returns one value per seed, (E,); one backward pass
+of their sum gives each seed its own gradient (:mod:`ipl_core.online.members`). Taught in the chapter
 "Soft actor-critic in brief" (book/online/sac.ipynb).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -17,19 +20,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ipl_core.nets import mlp
+from ipl_core.nets import CriticEnsemble, EnsembleMLP
 from ipl_core.online.config import OnlineConfig
+from ipl_core.online.members import MemberAdam, init_generators
 from ipl_core.online.replay import Batch
 
 
 class TanhGaussianActor(nn.Module):
-    """pi(a|s): a Gaussian in pre-squash space, squashed by tanh into ``[-1, 1]^|A|``."""
+    """pi(a|s) of each of E members: a Gaussian in pre-squash space, squashed by tanh into ``[-1, 1]^|A|``.
+
+    Inputs are (E, N, obs_dim); member e is initialised from ``generators[e]`` (see
+    :class:`~ipl_core.nets.EnsembleMLP`)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int,
-                 log_std_min: float = -5.0, log_std_max: float = 2.0) -> None:
+                 log_std_min: float = -5.0, log_std_max: float = 2.0, members: int = 1,
+                 generators: Sequence[torch.Generator | None] | None = None) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, 2 * act_dim, (hidden_dim,) * hidden_depth)
+        self.net = EnsembleMLP((members,), obs_dim, 2 * act_dim, (hidden_dim,) * hidden_depth,
+                               generators=generators)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    @property
+    def members(self) -> int:
+        return self.net.layers[0].members[0]
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-std of the pre-squash Gaussian; the log-std is squashed smoothly into its bounds."""
@@ -37,11 +50,21 @@ class TanhGaussianActor(nn.Module):
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1)
         return mean, log_std
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None
+    def sample(self, obs: torch.Tensor, generators: Sequence[torch.Generator | None] | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised action and its log-probability, with the tanh change of variables."""
+        """A reparameterised action (E, N, |A|) and its log-probability (E, N), with the tanh change of
+        variables. Member e's noise comes from ``generators[e]``, a CPU generator, and is moved to the
+        device, so a seed draws the same noise on any device and in a batch of any size. A member whose
+        generator is None draws nothing (zero noise: it is not updated at this step); ``generators=None``
+        draws every member's noise from torch's global generator."""
         mean, log_std = self(obs)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        shape = mean.shape[1:]
+        if generators is None:
+            noise = torch.randn(mean.shape, dtype=mean.dtype)
+        else:
+            noise = torch.stack([torch.zeros(shape, dtype=mean.dtype) if g is None
+                                 else torch.randn(shape, generator=g, dtype=mean.dtype) for g in generators])
+        noise = noise.to(mean.device)
         pre = mean + log_std.exp() * noise
         action = torch.tanh(pre)
         gaussian = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
@@ -55,121 +78,176 @@ class TanhGaussianActor(nn.Module):
 
 
 class DoubleCritic(nn.Module):
-    """Two independent Q-networks Q1(s, a), Q2(s, a) (clipped double-Q)."""
+    """Two independent Q-networks Q1(s, a), Q2(s, a) (clipped double-Q) for each of E members, evaluated
+    in one batched product (:class:`~ipl_core.nets.CriticEnsemble`): (E, N, .) inputs, two (E, N) outputs."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, hidden_depth: int, members: int = 1,
+                 generators: Sequence[torch.Generator | None] | None = None) -> None:
         super().__init__()
-        self.q1 = mlp(obs_dim + act_dim, 1, (hidden_dim,) * hidden_depth)
-        self.q2 = mlp(obs_dim + act_dim, 1, (hidden_dim,) * hidden_depth)
+        self.heads = CriticEnsemble(obs_dim, act_dim, (hidden_dim,) * hidden_depth, num_critics=2,
+                                    members=members, generators=generators)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([obs, action], dim=-1)
-        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+        q = self.heads(obs, action)
+        return q[:, 0], q[:, 1]
 
 
 class SACAgent(nn.Module):
-    """Actor, critic, target critic, log-temperature and their optimisers."""
+    """Actor, critic, target critic, log-temperature and their optimisers, for E = ``len(seeds)`` members.
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: OnlineConfig) -> None:
+    Member e draws its initial weights from a CPU generator seeded with ``seeds[e]`` (the actor, then the
+    critic); the critic that PEBBLE resets draws from ``seeds[e] + 1``. Each optimiser is a
+    :class:`~ipl_core.online.members.MemberAdam`."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: OnlineConfig, seeds: Sequence[int] | None = None
+                 ) -> None:
         super().__init__()
         self.cfg = cfg
+        self.seeds = [cfg.seed] if seeds is None else [int(s) for s in seeds]
+        members = len(self.seeds)
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.device = torch.device(cfg.device)
-        self.actor = TanhGaussianActor(obs_dim, act_dim, cfg.hidden_dim, cfg.hidden_depth,
-                                       cfg.log_std_min, cfg.log_std_max).to(self.device)
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_temperature), device=self.device))
+        generators = init_generators(self.seeds)
+        self.actor = TanhGaussianActor(obs_dim, act_dim, cfg.hidden_dim, cfg.hidden_depth, cfg.log_std_min,
+                                       cfg.log_std_max, members, generators).to(self.device)
+        self.log_alpha = nn.Parameter(torch.full((members,), math.log(cfg.init_temperature),
+                                                 device=self.device))
         self.target_entropy = -float(act_dim)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
-        self.reset_critic()
-        self.updates = 0
+        self.actor_opt = MemberAdam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.alpha_opt = MemberAdam([self.log_alpha], lr=cfg.alpha_lr)
+        self.reset_critic(generators)
+        self.updates = np.zeros(members, np.int64)
 
-    def reset_critic(self) -> None:
-        """Fresh critic, target and optimiser (PEBBLE resets the critic after unsupervised pre-training)."""
-        self.critic = DoubleCritic(self.obs_dim, self.act_dim, self.cfg.hidden_dim,
-                                   self.cfg.hidden_depth).to(self.device)
+    @property
+    def members(self) -> int:
+        return len(self.seeds)
+
+    def reset_critic(self, generators: Sequence[torch.Generator] | None = None) -> None:
+        """Fresh critic, target and optimiser (PEBBLE resets the critic after unsupervised pre-training);
+        without ``generators``, member e draws from a generator seeded ``seeds[e] + 1``."""
+        generators = init_generators(self.seeds, 1) if generators is None else generators
+        self.critic = DoubleCritic(self.obs_dim, self.act_dim, self.cfg.hidden_dim, self.cfg.hidden_depth,
+                                   self.members, generators).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.cfg.critic_lr)
+        self.critic_opt = MemberAdam(self.critic.parameters(), lr=self.cfg.critic_lr)
 
     @property
     def alpha(self) -> torch.Tensor:
-        return self.log_alpha.exp().detach()
+        """The temperatures, (E, 1), to broadcast over a batch."""
+        return self.log_alpha.exp().detach().unsqueeze(1)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, generator: torch.Generator, deterministic: bool = False) -> np.ndarray:
-        """One action for one observation."""
-        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        a = self.actor.deterministic(x) if deterministic else self.actor.sample(x, generator)[0]
-        return a.squeeze(0).cpu().numpy()
+    def act(self, obs: np.ndarray, generators: Sequence[torch.Generator | None] | None,
+            deterministic: bool = False) -> np.ndarray:
+        """One action per member, (E, |A|), for one observation per member, (E, obs_dim)."""
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(1)
+        a = self.actor.deterministic(x) if deterministic else self.actor.sample(x, generators)[0]
+        return a.squeeze(1).cpu().numpy()
 
     @torch.no_grad()
     def value_estimate(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """min_i Q_i(s, a), the estimate compared with Monte-Carlo returns (MRN Table 1)."""
+        """min_i Q_i(s, a), (E, N), the estimate compared with Monte-Carlo returns (MRN Table 1)."""
         return torch.min(*self.critic(obs.to(self.device), action.to(self.device))).cpu()
 
 
+def member_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over every axis but the first (the member axis): one value per member, (E,)."""
+    return x.flatten(1).mean(1)
+
+
 @torch.no_grad()
-def soft_target_value(agent: SACAgent, next_obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """``V-bar(s') = E_{a'~pi}[min_i Q-bar_i(s', a') - alpha log pi(a'|s')]`` (under MRN Eq. 4), 1 sample."""
-    next_action, next_log_prob = agent.actor.sample(next_obs, generator)
+def soft_target_value(agent: SACAgent, next_obs: torch.Tensor,
+                      generators: Sequence[torch.Generator | None] | None) -> torch.Tensor:
+    """``V-bar(s') = E_{a'~pi}[min_i Q-bar_i(s', a') - alpha log pi(a'|s')]`` (under MRN Eq. 4), 1 sample,
+    (E, N) from (E, N, obs_dim)."""
+    next_action, next_log_prob = agent.actor.sample(next_obs, generators)
     q1, q2 = agent.critic_target(next_obs, next_action)
     return torch.min(q1, q2) - agent.alpha * next_log_prob
 
 
-def bellman_loss(critic: nn.Module, batch: Batch, reward: torch.Tensor, target_v: torch.Tensor,
+def bellman_loss(critic: Any, batch: Batch, reward: torch.Tensor, target_v: torch.Tensor,
                  gamma: float) -> torch.Tensor:
-    """J_Q (MRN Eq. 4 and 9): squared soft Bellman residual of both heads; terminals do not bootstrap."""
+    """J_Q (MRN Eq. 4 and 9) of each member, (E,): squared soft Bellman residual of both heads; terminals
+    do not bootstrap."""
     target = reward + gamma * (1.0 - batch.terminated) * target_v
     q1, q2 = critic(batch.obs, batch.action)
-    return F.mse_loss(q1, target) + F.mse_loss(q2, target)
+    return member_mean((q1 - target).square()) + member_mean((q2 - target).square())
 
 
-def sac_update(agent: SACAgent, batch: Batch, generator: torch.Generator,
-               reward: torch.Tensor | None = None) -> dict[str, float]:
-    """One SAC step: critic (MRN Eq. 4), actor (Eq. 5), temperature, then Polyak targets.
+Metrics = dict[str, np.ndarray]
+"""Per-member metrics of an update: name -> (E,) array."""
+
+
+def metrics_of(values: dict[str, torch.Tensor]) -> Metrics:
+    """(E,) tensors as numpy arrays, moved from the device in one transfer."""
+    names = list(values)
+    stacked = torch.stack([values[n].detach().float() for n in names]).cpu().numpy()
+    return {n: stacked[i].astype(np.float64) for i, n in enumerate(names)}
+
+
+def critic_step(agent: SACAgent, loss: torch.Tensor, active: torch.Tensor | None) -> None:
+    """Step the critic of the ``active`` members on the sum of their losses (each member's gradient is its
+    own loss's)."""
+    agent.critic_opt.zero_grad()
+    loss.sum().backward()
+    agent.critic_opt.step(active)
+
+
+def sac_update(agent: SACAgent, batch: Batch, generators: Sequence[torch.Generator | None],
+               reward: torch.Tensor | None = None, active: torch.Tensor | None = None) -> Metrics:
+    """One SAC step of every member (or of the ``active`` ones): critic (MRN Eq. 4), actor (Eq. 5),
+    temperature, then Polyak targets. ``batch`` holds (E, B, ...) tensors.
 
     ``reward`` replaces ``batch.reward`` (PEBBLE's state-entropy reward during pre-training).
     """
     cfg = agent.cfg
-    target_v = soft_target_value(agent, batch.next_obs, generator)
+    target_v = soft_target_value(agent, batch.next_obs, generators)
     critic_loss = bellman_loss(agent.critic, batch, batch.reward if reward is None else reward, target_v,
                                cfg.gamma)
-    agent.critic_opt.zero_grad(set_to_none=True)
-    critic_loss.backward()
-    agent.critic_opt.step()
-
-    return {"critic_loss": critic_loss.item(), **actor_temperature_target_step(agent, batch.obs, generator)}
+    critic_step(agent, critic_loss, active)
+    rest = actor_temperature_target_step(agent, batch.obs, generators, active)
+    return metrics_of({"critic_loss": critic_loss, **rest})
 
 
-def actor_temperature_target_step(agent: SACAgent, obs: torch.Tensor, generator: torch.Generator
-                                  ) -> dict[str, float]:
+def actor_temperature_target_step(agent: SACAgent, obs: torch.Tensor,
+                                  generators: Sequence[torch.Generator | None],
+                                  active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The rest of a SAC step after the critic's: actor (MRN Eq. 5), temperature towards the target
-    entropy ``-|A|``, then the Polyak update of the target critic. Shared by SAC and IPL online."""
+    entropy ``-|A|``, then the Polyak update of the target critic. Shared by SAC and IPL online. Returns
+    (E,) tensors."""
     cfg = agent.cfg
-    action, log_prob = agent.actor.sample(obs, generator)
+    action, log_prob = agent.actor.sample(obs, generators)
     q1, q2 = agent.critic(obs, action)
-    actor_loss = (agent.alpha * log_prob - torch.min(q1, q2)).mean()
-    agent.actor_opt.zero_grad(set_to_none=True)
-    actor_loss.backward()
-    agent.actor_opt.step()
-    agent.critic_opt.zero_grad(set_to_none=True)  # the actor loss left gradients in the critic
+    actor_loss = member_mean(agent.alpha * log_prob - torch.min(q1, q2))
+    agent.actor_opt.zero_grad()
+    actor_loss.sum().backward()
+    agent.actor_opt.step(active)
+    agent.critic_opt.zero_grad()  # the actor loss left gradients in the critic
 
-    alpha_loss = -(agent.log_alpha * (log_prob.detach() + agent.target_entropy)).mean()
-    agent.alpha_opt.zero_grad(set_to_none=True)
-    alpha_loss.backward()
-    agent.alpha_opt.step()
+    alpha_loss = -member_mean(agent.log_alpha.unsqueeze(1) * (log_prob.detach() + agent.target_entropy))
+    agent.alpha_opt.zero_grad()
+    alpha_loss.sum().backward()
+    agent.alpha_opt.step(active)
 
-    agent.updates += 1
-    if agent.updates % cfg.target_update_interval == 0:
-        polyak_update(agent.critic, agent.critic_target, cfg.tau)
-    return {"actor_loss": actor_loss.item(), "alpha": agent.alpha.item(), "entropy": -log_prob.mean().item()}
+    stepped = np.ones(agent.members, bool) if active is None else active.cpu().numpy()
+    agent.updates += stepped
+    due = stepped & (agent.updates % cfg.target_update_interval == 0)
+    if due.any():
+        polyak_update(agent.critic, agent.critic_target, cfg.tau, torch.as_tensor(due))
+    return {"actor_loss": actor_loss, "alpha": agent.log_alpha.exp().detach(),
+            "entropy": -member_mean(log_prob.detach())}
 
 
 @torch.no_grad()
-def polyak_update(source: nn.Module, target: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau source."""
+def polyak_update(source: nn.Module, target: nn.Module, tau: float, members: torch.Tensor | None = None
+                  ) -> None:
+    """target <- (1 - tau) target + tau source, for the ``members`` marked true (None: every parameter)."""
     for p, p_target in zip(source.parameters(), target.parameters(), strict=True):
-        p_target.lerp_(p, tau)
+        if members is None or bool(members.all()):
+            p_target.lerp_(p, tau)
+        else:
+            weight = tau * members.to(p.device, p.dtype).view((-1,) + (1,) * (p.ndim - 1))
+            p_target.lerp_(p, weight)
 
 
 class Evaluation(NamedTuple):
@@ -196,32 +274,49 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return out
 
 
-def evaluate(agent: Any, env: gym.Env, episodes: int, seed: int) -> Evaluation:
-    """Run ``episodes`` episodes with deterministic actions; episode i is reset with ``seed + i``.
+def evaluate(agent: Any, envs: Sequence[gym.Env], episodes: int, seeds: Sequence[int]) -> list[Evaluation]:
+    """Run ``episodes`` episodes of each member's deterministic policy in its own environment ``envs[e]``,
+    all members stepping together (one batched forward pass per step); member e's episode i is reset with
+    ``seeds[e] + i``.
 
-    ``agent`` needs ``act(obs, None, deterministic=True)`` and ``value_estimate(obs, act)`` (SAC: the
-    smaller Q; PPO: V(s)).
+    ``agent`` needs ``act(obs (E, obs_dim), None, deterministic=True)`` and ``value_estimate(obs (E, N,
+    obs_dim), act)`` (SAC: the smaller Q; PPO: V(s)), and ``cfg.gamma``.
 
     The Monte-Carlo targets are the discounted ground-truth returns to the end of each episode; near a
     time-limit truncation they miss the tail, so compare MSEs between methods, as MRN Table 1 does.
     """
-    returns, successes, squared_errors = [], [], []
+    members = len(envs)
+    returns: list[list[float]] = [[] for _ in range(members)]
+    successes: list[list[float]] = [[] for _ in range(members)]
+    errors: list[list[np.ndarray]] = [[] for _ in range(members)]
     for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        done, rewards, observations, actions, success = False, [], [], [], False
-        while not done:
-            action = agent.act(obs, generator=None, deterministic=True)  # type: ignore[arg-type]
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-            success |= info.get("success", 0.0) > 0
-            obs, done = next_obs, terminated or truncated
-        estimate = agent.value_estimate(torch.as_tensor(np.asarray(observations)),
-                                        torch.as_tensor(np.asarray(actions)))
-        mc = discounted_returns(np.asarray(rewards), agent.cfg.gamma)
-        squared_errors.append((estimate.double().numpy() - mc) ** 2)
-        returns.append(float(np.sum(rewards)))
-        successes.append(float(success))
-    return Evaluation(float(np.mean(returns)), float(np.mean(successes)),
-                      float(np.mean(np.concatenate(squared_errors))))
+        obs = np.stack([env.reset(seed=int(seed) + i)[0] for env, seed in zip(envs, seeds, strict=True)])
+        running = np.ones(members, bool)
+        rewards: list[list[float]] = [[] for _ in range(members)]
+        observations: list[list[np.ndarray]] = [[] for _ in range(members)]
+        actions: list[list[np.ndarray]] = [[] for _ in range(members)]
+        success = np.zeros(members, bool)
+        while running.any():
+            action = agent.act(obs, None, deterministic=True)
+            for e in np.flatnonzero(running):
+                next_obs, reward, terminated, truncated, info = envs[e].step(action[e])
+                observations[e].append(obs[e])
+                actions[e].append(action[e])
+                rewards[e].append(reward)
+                success[e] |= info.get("success", 0.0) > 0
+                obs[e] = next_obs
+                running[e] = not (terminated or truncated)
+        longest = max(len(r) for r in rewards)
+        pad_obs = np.zeros((members, longest, obs.shape[1]), np.float32)
+        pad_act = np.zeros((members, longest, action.shape[1]), np.float32)
+        for e in range(members):
+            pad_obs[e, :len(rewards[e])] = observations[e]
+            pad_act[e, :len(rewards[e])] = actions[e]
+        estimate = agent.value_estimate(torch.as_tensor(pad_obs), torch.as_tensor(pad_act)).double().numpy()
+        for e in range(members):
+            mc = discounted_returns(np.asarray(rewards[e]), agent.cfg.gamma)
+            errors[e].append((estimate[e, :len(mc)] - mc) ** 2)
+            returns[e].append(float(np.sum(rewards[e])))
+            successes[e].append(float(success[e]))
+    return [Evaluation(float(np.mean(returns[e])), float(np.mean(successes[e])),
+                       float(np.mean(np.concatenate(errors[e])))) for e in range(members)]

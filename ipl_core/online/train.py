@@ -1,4 +1,10 @@
-"""The online training loop shared by SAC, PEBBLE, SURF, MRN and IPL (one function, branches by algorithm).
+"""The online training loop shared by SAC, PEBBLE, SURF, MRN, IPL and Preference PPO (one function,
+branches by algorithm), for E seeds at once.
+
+Each seed keeps its own environment (one copy per seed in a gymnasium vector environment, seeded as a run
+of that seed alone), replay buffer, labels, teacher queries, label budget and random generators; the
+networks of all seeds have a leading member axis (:mod:`ipl_core.online.members`) and take one batched
+update together. E = 1 is a single run, the ordinary case.
 
 Per environment step: act (random for the first ``num_seed_steps``), store the transition, run a feedback
 round when the schedule says so (query selection, the scripted teacher, reward training, relabelling),
@@ -7,19 +13,22 @@ updates of the reset critic when pre-training ends, afterwards SAC on the learne
 MRN), IPL's critic update, or SAC on the ground truth (``sac``); every ``mrn_interval`` steps while
 feedback remains, MRN's bi-level round takes the place of that step's SAC update. It logs per-episode
 return and success, evaluations with the Q-vs-Monte-Carlo MSE of MRN Table 1, feedback rounds and update
-metrics, writes them atomically under ``out_dir`` and resumes from its last checkpoint. Taught in the
-chapter "PEBBLE and scripted teachers" (book/online/pebble.ipynb).
+metrics, writes them atomically under each seed's ``out_dir`` and resumes from the seeds' last
+checkpoints. Taught in the chapter "PEBBLE and scripted teachers" (book/online/pebble.ipynb).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
@@ -29,6 +38,7 @@ from ipl_core.io import atomic_write, write_json, write_table
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.ipl_online import critic_preference_probabilities, ipl_update
+from ipl_core.online.members import MemberAdam, init_generators, member_slice, stack_members
 from ipl_core.online.mrn import mrn_update
 from ipl_core.online.pebble import (
     FeedbackSchedule,
@@ -43,16 +53,18 @@ from ipl_core.online.pebble import (
     train_reward_ensemble,
 )
 from ipl_core.online.ppo import PPOAgent, gae, ppo_update
-from ipl_core.online.replay import ReplayBuffer
-from ipl_core.online.sac import Evaluation, SACAgent, evaluate, sac_update
+from ipl_core.online.replay import ReplayBuffer, Segments, relabel_members, sample_members
+from ipl_core.online.sac import Evaluation, Metrics, SACAgent, evaluate, sac_update
 from ipl_core.online.surf import train_reward_ensemble_surf
 from ipl_core.teachers import TEACHERS
 
 TABLES = ("episodes", "evaluations", "rounds", "updates")
+CHECKPOINT, NEXT_CHECKPOINT = "checkpoint.pt", "checkpoint.next.pt"
+"""Each seed's checkpoint under ``out_dir/checkpoints/``; the next round is written beside it first."""
 
 
 class OnlineRun(NamedTuple):
-    """The tables of one run (tidy, one row per event) and its configuration."""
+    """The tables of one seed's run (tidy, one row per event) and its configuration."""
 
     config: OnlineConfig
     episodes: pd.DataFrame
@@ -64,289 +76,421 @@ class OnlineRun(NamedTuple):
     updates: pd.DataFrame
     """step, phase and the last update's metrics, every ``log_interval`` steps and when the phase changes."""
     wall_time_s: float
+    """Wall time of the process (shared by the seeds trained together)."""
 
 
-def _build(cfg: OnlineConfig, obs_dim: int, act_dim: int) -> tuple[Any, RewardEnsemble | None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)  # network initialisation only; sampling uses explicit generators
-        agent = PPOAgent(obs_dim, act_dim, cfg) if cfg.algorithm == "ppo" else SACAgent(obs_dim, act_dim, cfg)
-        ensemble = None
-        if cfg.algorithm in ("pebble", "surf", "mrn", "ppo"):
-            ensemble = RewardEnsemble(obs_dim, act_dim, cfg.ensemble_size,
-                                      (cfg.reward_hidden_dim,) * cfg.reward_hidden_depth)
+def _without_device(config: dict[str, Any]) -> dict[str, Any]:
+    # where a run trains is not what it computes: a checkpoint resumes on any device
+    return {k: v for k, v in config.items() if k != "device"}
+
+
+def to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside (nested dicts, lists, tuples) copied to the CPU: checkpoints hold
+    CPU tensors, so one written on a GPU resumes on the CPU and the other way round."""
+    if torch.is_tensor(value):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_cpu(v) for v in value)
+    return value
+
+
+class _Seed:
+    """Everything of one seed that is not a network: random generators, replay buffer, labels, episode
+    counters, the last update's metrics and the tables."""
+
+    def __init__(self, cfg: OnlineConfig, obs_dim: int, act_dim: int) -> None:
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.buffer = ReplayBuffer(obs_dim, act_dim, cfg.replay_capacity)
+        self.prefs, self.unlabelled, self.entropy_stats = PreferenceData(), PreferenceData(), RunningMeanStd()
+        self.tables: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        self.recent_returns: deque[float] = deque(maxlen=cfg.return_window)
+        self.recent_lengths: deque[int] = deque(maxlen=cfg.return_window)
+        self.rollout: dict[str, list] = {k: [] for k in ("obs", "action", "logp", "value", "next_obs",
+                                                         "terminated", "end")}
+        self.episode = self.given = self.ep_length = 0
+        self.ep_return, self.ep_success = 0.0, False
+        self.metrics: dict[str, float] = {}
+        self.phase = self.logged_phase = ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
+                "buffer": self.buffer.state_dict(), "prefs": self.prefs.state_dict(),
+                "unlabelled": self.unlabelled.state_dict(), "entropy_stats": dict(vars(self.entropy_stats)),
+                "tables": self.tables, "recent_returns": list(self.recent_returns),
+                "recent_lengths": list(self.recent_lengths), "rollout": {k: list(v) for k, v in
+                                                                         self.rollout.items()},
+                "episode": self.episode, "given": self.given, "ep_length": self.ep_length,
+                "metrics": dict(self.metrics), "phase": self.phase, "logged_phase": self.logged_phase}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.prefs.load_state_dict(state["prefs"])
+        self.unlabelled.load_state_dict(state["unlabelled"])
+        vars(self.entropy_stats).update(state["entropy_stats"])
+        self.tables = state["tables"]
+        self.recent_returns.extend(state["recent_returns"])
+        self.recent_lengths.extend(state["recent_lengths"])
+        self.rollout.update(state["rollout"])
+        self.metrics, self.phase, self.logged_phase = state["metrics"], state["phase"], state["logged_phase"]
+        # the simulator's state is not saved: a checkpoint taken mid-episode resumes with a new episode
+        self.given = state["given"]
+        self.episode = state["episode"] + (1 if state["ep_length"] > 0 else 0)
+
+    def seed_of_episode(self) -> int:
+        """The reset seed of the episode in progress: the run's seed plus the episode's index."""
+        return self.cfg.seed + self.episode
+
+    def set_metrics(self, metrics: Metrics, e: int, phase: str) -> None:
+        self.metrics, self.phase = {k: float(v[e]) for k, v in metrics.items()}, phase
+
+
+def _build(cfg: OnlineConfig, seeds: Sequence[int], obs_dim: int, act_dim: int
+           ) -> tuple[Any, RewardEnsemble | None]:
+    """The agent of all seeds (initial weights on the CPU from each seed's generators, then moved to the
+    device) and, for the reward-learning methods, the reward ensembles (generators seeded ``seed + 2``)."""
+    if cfg.algorithm == "ppo":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeds[0])
+            agent: Any = PPOAgent(obs_dim, act_dim, cfg)
+    else:
+        agent = SACAgent(obs_dim, act_dim, cfg, seeds)
+    ensemble = None
+    if cfg.algorithm in ("pebble", "surf", "mrn", "ppo"):
+        ensemble = RewardEnsemble(obs_dim, act_dim, cfg.ensemble_size,
+                                  (cfg.reward_hidden_dim,) * cfg.reward_hidden_depth, len(seeds),
+                                  init_generators(seeds, 2)).to(cfg.device)
     return agent, ensemble
 
 
-OPTIMIZERS = {"sac": ("actor_opt", "critic_opt", "alpha_opt"), "ppo": ("optimizer",)}
-
-
-def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, rollout: dict[str, list], buffer: ReplayBuffer,
-              cfg: OnlineConfig, global_step: int, entropy_stats: RunningMeanStd, rng: np.random.Generator
+def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, seed: _Seed, cfg: OnlineConfig, global_step: int
               ) -> tuple[dict[str, float], str]:
     """Score a finished rollout (state entropy during pre-training, else the reward ensemble), then PPO."""
+    rollout, buffer = seed.rollout, seed.buffer
     obs, action = np.asarray(rollout["obs"], np.float32), np.asarray(rollout["action"], np.float32)
     next_obs = np.asarray(rollout["next_obs"], np.float32)
     if global_step <= cfg.learning_starts:
-        pool = torch.as_tensor(buffer.obs[: buffer.size])
-        rewards = state_entropy_reward(torch.as_tensor(obs), pool, cfg.topk, entropy_stats).numpy()
+        pool = torch.as_tensor(buffer.obs[None, : buffer.size], device=agent.device)
+        rewards = state_entropy_reward(torch.as_tensor(obs[None], device=agent.device), pool, cfg.topk,
+                                       [seed.entropy_stats])[0].cpu().numpy()
         phase = "unsupervised"
     else:
-        rewards, phase = ensemble.relabel_fn(obs, np.clip(action, -1.0, 1.0)), "ppo"
-    with torch.no_grad():
-        next_values = agent.value(torch.as_tensor(next_obs)).squeeze(-1).numpy()
+        rewards, phase = ensemble.relabel_fn(obs[None], np.clip(action, -1.0, 1.0)[None])[0], "ppo"
+    next_values = agent.value_estimate(torch.as_tensor(next_obs), None).numpy()
     advantages, returns = gae(rewards.astype(np.float64), np.asarray(rollout["value"]), next_values,
                               np.asarray(rollout["terminated"]), np.asarray(rollout["end"]), cfg.gamma,
                               cfg.ppo_gae_lambda)
-    metrics = ppo_update(agent, obs, action, np.asarray(rollout["logp"]), advantages, returns, rng)
+    metrics = ppo_update(agent, obs, action, np.asarray(rollout["logp"]), advantages, returns, seed.rng)
     agent.updates += 1
     return {**metrics, "rollout_reward": float(rewards.mean())}, phase
 
 
-def _reset_critic(agent: SACAgent, seed: int) -> None:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 1)
-        agent.reset_critic()
+def _settle_round(dirs: Sequence[Path]) -> None:
+    """Finish or undo a round of checkpoints that a crash cut short: when every seed has the round's new
+    checkpoint (moved into place or still aside) the ones aside are moved in, otherwise they are deleted
+    and the seeds resume together from the round before."""
+    pending = [d / NEXT_CHECKPOINT for d in dirs if (d / NEXT_CHECKPOINT).is_file()]
+    if not pending:
+        return
+    step = torch.load(pending[0], map_location="cpu", weights_only=False)["step"]
+    complete = all((d / NEXT_CHECKPOINT).is_file() or ((d / CHECKPOINT).is_file() and torch.load(
+        d / CHECKPOINT, map_location="cpu", weights_only=False)["step"] == step) for d in dirs)
+    for path in pending:
+        if complete:
+            os.replace(path, path.with_name(CHECKPOINT))
+        else:
+            path.unlink()
+
+
+def _vector_env(cfg: OnlineConfig, seeds: Sequence[int]) -> gym.vector.SyncVectorEnv:
+    """One environment per seed, built as a single run of that seed builds it; each is reset by the loop
+    when its own episode ends."""
+    length = cfg.episode_length or None
+    return gym.vector.SyncVectorEnv([partial(make_env, cfg.task, seed, length) for seed in seeds],
+                                    autoreset_mode=gym.vector.AutoresetMode.DISABLED)
 
 
 def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress: bool = True,
                  resume: bool = True, stop_at: int | None = None,
                  on_evaluation: Callable[[int, Evaluation, Any, ReplayBuffer], None] | None = None
                  ) -> OnlineRun:
-    """Run ``cfg`` to ``cfg.total_steps``; with ``out_dir``, write tables, ``config.json`` and checkpoints
-    there, and continue from ``out_dir/checkpoints/checkpoint.pt`` if it exists and ``resume`` is true.
+    """One seed, ``cfg.seed``: :func:`train_online_seeds` with E = 1."""
+    return train_online_seeds(cfg, [cfg.seed], None if out_dir is None else [out_dir], progress, resume,
+                              stop_at, on_evaluation)[0]
+
+
+def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequence[str | Path] | None = None,
+                       progress: bool = True, resume: bool = True, stop_at: int | None = None,
+                       on_evaluation: Callable[[int, Evaluation, Any, ReplayBuffer], None] | None = None
+                       ) -> list[OnlineRun]:
+    """Run ``cfg`` to ``cfg.total_steps`` for each seed of ``seeds`` (``cfg.seed`` is replaced by each), all
+    in one process; with ``out_dirs`` (one per seed), write each seed's tables, ``config.json`` and
+    checkpoints there, and continue from ``out_dir/checkpoints/checkpoint.pt`` of every seed if they exist
+    and ``resume`` is true. Seed e's run is that of ``train_online`` with seed ``seeds[e]``, up to float
+    rounding.
 
     ``stop_at`` ends the run early after that step's checkpoint, as an interruption would (for tests).
-    ``on_evaluation(step, evaluation, agent, buffer)`` is called after every evaluation (e.g. to keep
-    policy snapshots, see :mod:`ipl_core.online.locomotion_data`).
-    A checkpoint at an episode boundary resumes exactly; one taken mid-episode starts a new episode.
+    ``on_evaluation(step, evaluation, agent, buffer)`` is called after every evaluation, once per seed in
+    order (e.g. to keep policy snapshots, see :mod:`ipl_core.online.locomotion_data`). A checkpoint at an
+    episode boundary resumes exactly; one taken mid-episode starts a new episode. Networks, batches and
+    reward computations live on ``cfg.device``; the replay buffers, the random generators (CPU generators)
+    and the checkpoints stay on the CPU, so a checkpoint written on one device resumes on another.
     """
-    if cfg.device != "cpu":
-        raise ValueError(f"train_online runs on the CPU only for now (got device={cfg.device!r}); "
-                         "benchmarks/bench_online.py measures SAC on cuda")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"train_online_seeds needs distinct seeds, got {seeds}")
+    if out_dirs is not None and len(out_dirs) != len(seeds):
+        raise ValueError(f"train_online_seeds needs one out_dir per seed, got {len(out_dirs)} for {seeds}")
+    if cfg.algorithm == "ppo" and len(seeds) > 1:
+        raise ValueError(f"Preference PPO trains one seed per process, got seeds {seeds}; use "
+                         "seeds_per_process=1 for algorithm='ppo'")
     started = time.perf_counter()
-    out = Path(out_dir) if out_dir is not None else None
-    env = make_env(cfg.task, cfg.seed, cfg.episode_length or None)
-    eval_env = make_env(cfg.task, cfg.seed + 10_000, cfg.episode_length or None)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent, ensemble = _build(cfg, obs_dim, act_dim)
-    agent_kind = "ppo" if cfg.algorithm == "ppo" else "sac"
-    agent.updates = getattr(agent, "updates", 0)
-    rollout: dict[str, list] = {k: [] for k in ("obs", "action", "logp", "value", "next_obs", "terminated",
-                                                "end")}
-    reward_opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.reward_lr) if ensemble else None
+    configs = [dataclasses.replace(cfg, seed=s) for s in seeds]
+    outs = None if out_dirs is None else [Path(d) for d in out_dirs]
+    env = _vector_env(cfg, seeds)
+    eval_envs = [make_env(cfg.task, s + 10_000, cfg.episode_length or None) for s in seeds]
+    obs_dim, act_dim = env.single_observation_space.shape[0], env.single_action_space.shape[0]
+    device = torch.device(cfg.device)
+    members = len(seeds)
+    agent, ensemble = _build(cfg, seeds, obs_dim, act_dim)
+    sac_like = cfg.algorithm != "ppo"
+    optimizers = ("actor_opt", "critic_opt", "alpha_opt") if sac_like else ("optimizer",)
+    reward_opt = MemberAdam(ensemble.parameters(), lr=cfg.reward_lr) if ensemble is not None else None
     meta_opt = reward_opt  # MRN's outer step: the reward model's own Adam, as the released code
     if ensemble is not None and cfg.mrn_outer_optimizer == "separate":
-        meta_opt = torch.optim.Adam(ensemble.parameters(), lr=cfg.mrn_outer_lr)
-    buffer = ReplayBuffer(obs_dim, act_dim, cfg.replay_capacity)
-    prefs, unlabelled, entropy_stats = PreferenceData(), PreferenceData(), RunningMeanStd()
+        meta_opt = MemberAdam(ensemble.parameters(), lr=cfg.mrn_outer_lr)
+    runs = [_Seed(c, obs_dim, act_dim) for c in configs]
+    buffers, rngs = [r.buffer for r in runs], [r.rng for r in runs]
+    generators = [r.generator for r in runs]
     schedule = FeedbackSchedule(cfg.learning_starts, cfg.feedback_interval, cfg.feedback_per_round,
                                 cfg.feedback_budget)
     teacher = TEACHERS[cfg.teacher]
-    rng = np.random.default_rng(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
-    recent_returns: deque[float] = deque(maxlen=cfg.return_window)
-    recent_lengths: deque[int] = deque(maxlen=cfg.return_window)
-    start_step, episode, given = 0, 0, 0
-    phase = logged_phase = ""
-    metrics: dict[str, float] = {}
+    start_step = 0
 
-    if out is not None and resume and (out / "checkpoints" / "checkpoint.pt").is_file():
-        state = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
-        if state["config"] != dataclasses.asdict(cfg):
-            raise ValueError(f"{out / 'checkpoint.pt'} was written with a different configuration; "
-                             "use another out_dir or resume=False")
-        agent.load_state_dict(state["agent"])
-        for name in OPTIMIZERS[agent_kind]:
-            getattr(agent, name).load_state_dict(state[name])
-        agent.updates = state["updates"]
-        rollout.update(state["rollout"])
-        metrics, phase, logged_phase = state["metrics"], state["phase"], state["logged_phase"]
-        if ensemble is not None:
-            ensemble.load_state_dict(state["ensemble"])
-            reward_opt.load_state_dict(state["reward_opt"])  # type: ignore[union-attr]
-            meta_opt.load_state_dict(state["meta_opt"])  # type: ignore[union-attr]
-        buffer.load_state_dict(state["buffer"])
-        prefs.load_state_dict(state["prefs"])
-        unlabelled.load_state_dict(state["unlabelled"])
-        vars(entropy_stats).update(state["entropy_stats"])
-        rng.bit_generator.state = state["rng"]
-        generator.set_state(state["generator"])
-        tables = state["tables"]
-        recent_returns.extend(state["recent_returns"])
-        recent_lengths.extend(state["recent_lengths"])
-        # the simulator's state is not saved: a checkpoint taken mid-episode resumes with a new episode
-        start_step, given = state["step"], state["given"]
-        episode = state["episode"] + (1 if state["ep_length"] > 0 else 0)
+    def member(value: Any, e: int) -> Any:
+        return member_slice(value, e) if sac_like else to_cpu(value)
 
-    def learned_reward(obs: np.ndarray, action: np.ndarray) -> float:
-        if cfg.algorithm in ("ipl", "ppo") or ensemble is None:
-            return 0.0  # IPL has no reward model, PPO scores its rollouts itself: nothing reads this column
-        return float(ensemble.relabel_fn(obs[None], action[None])[0])
+    def join(values: list[Any]) -> Any:
+        return stack_members(values) if sac_like else values[0]
+
+    if outs is not None and resume:
+        dirs = [out / "checkpoints" for out in outs]
+        _settle_round(dirs)
+        present = [(d / CHECKPOINT).is_file() for d in dirs]
+        if any(present) and not all(present):
+            raise ValueError(f"some seeds have checkpoints and others do not ({dirs}); resume with the same "
+                             "seeds per process, or delete the checkpoints")
+        if all(present):
+            states = [torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False) for d in dirs]
+            if len({s["step"] for s in states}) != 1:
+                raise ValueError(f"the checkpoints under {dirs} are at different steps; expected one step")
+            for state, c, d in zip(states, configs, dirs, strict=True):
+                if _without_device(state["config"]) != _without_device(dataclasses.asdict(c)):
+                    raise ValueError(f"{d / CHECKPOINT} was written with a different configuration; "
+                                     "use another out_dir or resume=False")
+            agent.load_state_dict(join([s["agent"] for s in states]))
+            for name in optimizers:
+                getattr(agent, name).load_state_dict(join([s[name] for s in states]))
+            agent.updates = (np.array([s["updates"] for s in states], np.int64) if sac_like
+                             else states[0]["updates"])
+            if ensemble is not None:
+                ensemble.load_state_dict(stack_members([s["ensemble"] for s in states]))
+                reward_opt.load_state_dict(stack_members([s["reward_opt"] for s in states]))  # type: ignore[union-attr]
+                meta_opt.load_state_dict(stack_members([s["meta_opt"] for s in states]))  # type: ignore[union-attr]
+            for run, state in zip(runs, states, strict=True):
+                run.load_state_dict(state["seed"])
+            start_step = states[0]["step"]
 
     window = cfg.surf_window if cfg.algorithm == "surf" else 0
     stored_length = cfg.segment_length + 2 * window
 
+    def candidates(run: _Seed, pool: int, recent: range | None) -> tuple[Segments, Segments]:
+        return (run.buffer.sample_segments(pool, stored_length, run.rng, recent),
+                run.buffer.sample_segments(pool, stored_length, run.rng, recent))
+
     def feedback_round(step: int, size: int) -> None:
-        nonlocal given
-        first = len(prefs) == 0
-        method = "uniform" if first else cfg.query_selection  # an untrained model cannot rank candidates
-        pool = size if method == "uniform" else size * cfg.candidate_multiplier
-        # the last query_episodes finished episodes (``episode`` is the one in progress)
-        recent = range(max(0, episode - cfg.query_episodes), episode) if cfg.query_episodes > 0 else None
-        seg_1 = buffer.sample_segments(pool, stored_length, rng, recent)
-        seg_2 = buffer.sample_segments(pool, stored_length, rng, recent)
-        if method == "uniform":
-            chosen = np.arange(size)
-        else:
-            t = [torch.as_tensor(x) for x in (seg_1.obs, seg_1.action, seg_2.obs, seg_2.action)]
+        methods = ["uniform" if len(r.prefs) == 0 else cfg.query_selection for r in runs]
+        pools = [size if m == "uniform" else size * cfg.candidate_multiplier for m in methods]
+        # the last query_episodes finished episodes of each seed (``episode`` is the one in progress)
+        recents = [range(max(0, r.episode - cfg.query_episodes), r.episode) if cfg.query_episodes > 0
+                   else None for r in runs]
+        segs = [candidates(r, p, rec) for r, p, rec in zip(runs, pools, recents, strict=True)]
+        ranked = [m != "uniform" for m in methods]
+        probs = None
+        if any(ranked):  # one batched pass over every seed's candidates, padded to the largest pool
+            width = max(pools)
+
+            def stack(field: str, k: int) -> torch.Tensor:
+                arrays = [getattr(s[k], field) for s in segs]
+                out = np.zeros((members, width, *arrays[0].shape[1:]), np.float32)
+                for e, a in enumerate(arrays):
+                    out[e, :len(a)] = a
+                return torch.as_tensor(out, device=device)
+
+            t = [stack(f, k) for k in (0, 1) for f in ("obs", "action")]
             if cfg.algorithm == "ipl":
-                n = [torch.as_tensor(x) for x in (seg_1.next_obs, seg_1.terminated, seg_2.next_obs,
-                                                  seg_2.terminated)]
+                n = [stack(f, k) for k in (0, 1) for f in ("next_obs", "terminated")]
+                masked = [g if r else None for g, r in zip(generators, ranked, strict=True)]
                 probs = critic_preference_probabilities(agent, t[0], t[1], n[0], n[1], t[2], t[3], n[2], n[3],
-                                                        generator)
+                                                        masked)
             else:
-                probs = preference_probabilities(ensemble, *t)  # type: ignore[arg-type]
-            chosen = select_queries(method, probs, size, rng)
-        pick_1 = type(seg_1)(*(x[chosen] for x in seg_1))
-        pick_2 = type(seg_2)(*(x[chosen] for x in seg_2))
-        scale = teacher_scale(list(recent_returns), cfg.segment_length,
-                              int(np.mean(recent_lengths)) if recent_lengths else cfg.segment_length)
-        judged_1, judged_2 = (x.true_reward[:, window:stored_length - window] for x in (pick_1, pick_2))
-        answers = ask_teacher(teacher, judged_1, judged_2, rng, scale)  # SURF: the central segment_length
-        keep = answers.keep
-        given += size
-        if keep.any():
-            prefs.add(type(pick_1)(*(x[keep] for x in pick_1)), type(pick_2)(*(x[keep] for x in pick_2)),
-                      answers.label[keep])
-        if cfg.algorithm == "surf":
-            n_u = size * cfg.surf_unlabelled_ratio
-            u_1 = buffer.sample_segments(n_u, stored_length, rng, recent)
-            u_2 = buffer.sample_segments(n_u, stored_length, rng, recent)
-            unlabelled.add(u_1, u_2, np.full(n_u, np.nan, np.float32))
-        row: dict[str, Any] = {"step": step, "kind": "feedback", "feedback": given, "queries": size,
-                               "kept": int(keep.sum())}
-        true_1, true_2 = judged_1.sum(1), judged_2.sum(1)
-        strict = answers.label[keep] != 0.5
-        agree = ((true_1 > true_2)[keep] == (answers.label[keep] > 0.5))[strict]
-        row["label_accuracy"] = float(agree.mean()) if strict.any() else float("nan")
-        if ensemble is not None and len(prefs) > 0:
+                probs = preference_probabilities(ensemble, t[0], t[1], t[2], t[3])  # type: ignore[arg-type]
+        for e, (run, method, pool, (seg_1, seg_2)) in enumerate(zip(runs, methods, pools, segs, strict=True)):
+            if method == "uniform":
+                chosen = np.arange(size)
+            else:
+                chosen = select_queries(method, probs[e, :, :pool], size, run.rng)  # type: ignore[index]
+            pick_1 = type(seg_1)(*(x[chosen] for x in seg_1))
+            pick_2 = type(seg_2)(*(x[chosen] for x in seg_2))
+            length = int(np.mean(run.recent_lengths)) if run.recent_lengths else cfg.segment_length
+            scale = teacher_scale(list(run.recent_returns), cfg.segment_length, length)
+            judged_1, judged_2 = (x.true_reward[:, window:stored_length - window] for x in (pick_1, pick_2))
+            answers = ask_teacher(teacher, judged_1, judged_2, run.rng, scale)  # SURF: the central segments
+            keep = answers.keep
+            run.given += size
+            if keep.any():
+                run.prefs.add(type(pick_1)(*(x[keep] for x in pick_1)),
+                              type(pick_2)(*(x[keep] for x in pick_2)), answers.label[keep])
             if cfg.algorithm == "surf":
-                result = train_reward_ensemble_surf(
-                    ensemble, reward_opt, prefs, unlabelled, cfg.reward_batch_size,  # type: ignore[arg-type]
-                    cfg.reward_max_epochs, cfg.segment_length, cfg.surf_window, cfg.surf_crop, cfg.surf_tau,
-                    cfg.surf_lambda, cfg.surf_batch_ratio, rng)
+                n_u = size * cfg.surf_unlabelled_ratio
+                u_1, u_2 = candidates(run, n_u, recents[e])
+                run.unlabelled.add(u_1, u_2, np.full(n_u, np.nan, np.float32))
+            row: dict[str, Any] = {"step": step, "kind": "feedback", "feedback": run.given, "queries": size,
+                                   "kept": int(keep.sum())}
+            true_1, true_2 = judged_1.sum(1), judged_2.sum(1)
+            strict = answers.label[keep] != 0.5
+            agree = ((true_1 > true_2)[keep] == (answers.label[keep] > 0.5))[strict]
+            row["label_accuracy"] = float(agree.mean()) if strict.any() else float("nan")
+            run.tables["rounds"].append(row)
+        if ensemble is not None and any(len(r.prefs) > 0 for r in runs):
+            if cfg.algorithm == "surf":
+                results = train_reward_ensemble_surf(
+                    ensemble, reward_opt, [r.prefs for r in runs], [r.unlabelled for r in runs],  # type: ignore[arg-type]
+                    cfg.reward_batch_size, cfg.reward_max_epochs, cfg.segment_length, cfg.surf_window,
+                    cfg.surf_crop, cfg.surf_tau, cfg.surf_lambda, cfg.surf_batch_ratio, rngs)
             else:
-                result = train_reward_ensemble(ensemble, reward_opt, prefs, cfg.reward_batch_size,  # type: ignore[arg-type]
-                                               cfg.reward_max_epochs, cfg.reward_acc_stop, rng)
-            buffer.relabel(ensemble.relabel_fn)
-            row.update(reward_epochs=result.epochs, reward_loss=result.loss, reward_accuracy=result.accuracy)
-        tables["rounds"].append(row)
+                results = train_reward_ensemble(ensemble, reward_opt, [r.prefs for r in runs],  # type: ignore[arg-type]
+                                                cfg.reward_batch_size, cfg.reward_max_epochs,
+                                                cfg.reward_acc_stop, rngs)
+            relabel_members(buffers, ensemble.relabel_fn)
+            for run, result in zip(runs, results, strict=True):
+                if result is not None:
+                    run.tables["rounds"][-1].update(reward_epochs=result.epochs, reward_loss=result.loss,
+                                                    reward_accuracy=result.accuracy)
 
     def save(step: int) -> None:
-        if out is None:
+        if outs is None:
             return
-        for name in TABLES:
-            write_table(out / f"{name}.parquet", pd.DataFrame(tables[name]))
-        write_json(out / "config.json", dataclasses.asdict(cfg))
-        if cfg.checkpoint_interval > 0:
-            state = {
-                "config": dataclasses.asdict(cfg), "agent": agent.state_dict(), "updates": agent.updates,
-                **{n: getattr(agent, n).state_dict() for n in OPTIMIZERS[agent_kind]},
-                "rollout": {k: list(v) for k, v in rollout.items()},
-                "metrics": dict(metrics), "phase": phase, "logged_phase": logged_phase,
-                "ensemble": ensemble.state_dict() if ensemble else None,
-                "reward_opt": reward_opt.state_dict() if reward_opt else None,
-                "meta_opt": meta_opt.state_dict() if meta_opt else None,
-                "buffer": buffer.state_dict(), "prefs": prefs.state_dict(),
-                "unlabelled": unlabelled.state_dict(), "entropy_stats": dict(vars(entropy_stats)),
-                "rng": rng.bit_generator.state, "generator": generator.get_state(), "tables": tables,
-                "recent_returns": list(recent_returns), "recent_lengths": list(recent_lengths),
-                "step": step, "episode": episode, "given": given, "ep_length": ep_length,
-            }
-            atomic_write(out / "checkpoints" / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+        for run, out, c in zip(runs, outs, configs, strict=True):
+            for name in TABLES:
+                write_table(out / f"{name}.parquet", pd.DataFrame(run.tables[name]))
+            write_json(out / "config.json", dataclasses.asdict(c))
+        if cfg.checkpoint_interval <= 0:
+            return
+        agent_state = agent.state_dict()
+        opt_states = {n: getattr(agent, n).state_dict() for n in optimizers}
+        reward_states = None
+        if ensemble is not None:
+            reward_states = (ensemble.state_dict(), reward_opt.state_dict(), meta_opt.state_dict())  # type: ignore[union-attr]
+        for e, (run, out, c) in enumerate(zip(runs, outs, configs, strict=True)):
+            state = {"config": dataclasses.asdict(c), "step": step, "agent": member(agent_state, e),
+                     **{n: member(s, e) for n, s in opt_states.items()},
+                     "updates": int(agent.updates[e]) if sac_like else agent.updates,
+                     "seed": run.state_dict()}
+            if reward_states is not None:
+                state.update(ensemble=member_slice(reward_states[0], e),
+                             reward_opt=member_slice(reward_states[1], e),
+                             meta_opt=member_slice(reward_states[2], e))
+            atomic_write(out / "checkpoints" / NEXT_CHECKPOINT,
+                         lambda tmp, state=state: torch.save(to_cpu(state), tmp))
+        for out in outs:  # every seed's new checkpoint exists: move them in
+            os.replace(out / "checkpoints" / NEXT_CHECKPOINT, out / "checkpoints" / CHECKPOINT)
 
-    obs, _ = env.reset(seed=cfg.seed + episode)
-    ep_return, ep_success, ep_length = 0.0, False, 0
+    def reset(mask: np.ndarray) -> np.ndarray:
+        obs, _ = env.reset(seed=[r.seed_of_episode() if m else None for r, m in zip(runs, mask, strict=True)],
+                           options={"reset_mask": mask})
+        return np.asarray(obs, np.float32)
+
+    obs = reset(np.ones(members, bool))
     bar = tqdm(total=cfg.total_steps, initial=start_step, disable=not progress,
-               desc=f"{cfg.algorithm} {cfg.task}", unit="step", mininterval=2.0)
+               desc=f"{cfg.algorithm} {cfg.task} x{members}", unit="step", mininterval=2.0)
+    learned = cfg.algorithm in ("pebble", "surf", "mrn")
     for step in range(start_step, cfg.total_steps):
-        if cfg.algorithm == "ppo":  # on-policy: the policy acts from the first step
-            raw_action, logp, value = agent.sample(obs, generator)
-            action = np.clip(raw_action, -1.0, 1.0).astype(np.float32)
+        if not sac_like:  # Preference PPO is on-policy: the policy acts from the first step
+            raw_action, logp, value = agent.sample(obs[0], generators[0])
+            action = np.clip(raw_action, -1.0, 1.0).astype(np.float32)[None]
         elif step < cfg.num_seed_steps:
-            action = rng.uniform(-1.0, 1.0, size=act_dim).astype(np.float32)
+            action = np.stack([r.rng.uniform(-1.0, 1.0, size=act_dim).astype(np.float32) for r in runs])
         else:
-            action = agent.act(obs, generator)
+            action = agent.act(obs, generators)
         next_obs, true_reward, terminated, truncated, info = env.step(action)
-        if cfg.algorithm == "ppo":
-            for key, value_ in (("obs", obs), ("action", raw_action), ("logp", logp), ("value", value),
-                                ("next_obs", next_obs), ("terminated", float(terminated)),
-                                ("end", terminated or truncated)):
-                rollout[key].append(value_)
-        reward = true_reward if cfg.algorithm == "sac" else learned_reward(obs, action)
-        buffer.add(obs, action, true_reward, next_obs, terminated, episode, ep_length, reward)
-        ep_return += true_reward
-        ep_success |= info.get("success", 0.0) > 0
-        ep_length += 1
+        next_obs = np.asarray(next_obs, np.float32)
+        if learned:
+            reward = ensemble.relabel_fn(obs[:, None], action[:, None])[:, 0]  # type: ignore[union-attr]
+        success = np.asarray(info.get("success", np.zeros(members)), np.float64)
+        for e, run in enumerate(runs):
+            if not sac_like:
+                for key, value_ in (("obs", obs[0]), ("action", raw_action), ("logp", logp), ("value", value),
+                                    ("next_obs", next_obs[0]), ("terminated", float(terminated[0])),
+                                    ("end", bool(terminated[0] or truncated[0]))):
+                    run.rollout[key].append(value_)
+            # IPL has no reward model and PPO scores its rollouts itself: nothing reads their column
+            stored = float(true_reward[e]) if cfg.algorithm == "sac" else float(reward[e]) if learned else 0.0
+            run.buffer.add(obs[e], action[e], float(true_reward[e]), next_obs[e], bool(terminated[e]),
+                           run.episode, run.ep_length, stored)
+            run.ep_return += float(true_reward[e])
+            run.ep_success |= bool(success[e] > 0)
+            run.ep_length += 1
         obs = next_obs
-        if terminated or truncated:
-            tables["episodes"].append({"step": step + 1, "episode": episode, "return": ep_return,
-                                       "success": float(ep_success), "length": ep_length})
-            recent_returns.append(ep_return)
-            recent_lengths.append(ep_length)
-            bar.set_postfix(ret=f"{ep_return:.1f}", fb=given, refresh=False)
-            episode += 1
-            obs, _ = env.reset(seed=cfg.seed + episode)
-            ep_return, ep_success, ep_length = 0.0, False, 0
+        ended = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+        for e in np.flatnonzero(ended):
+            run = runs[e]
+            run.tables["episodes"].append({"step": step + 1, "episode": run.episode, "return": run.ep_return,
+                                           "success": float(run.ep_success), "length": run.ep_length})
+            run.recent_returns.append(run.ep_return)
+            run.recent_lengths.append(run.ep_length)
+            run.episode += 1
+            run.ep_return, run.ep_success, run.ep_length = 0.0, False, 0
+        if ended.any():
+            bar.set_postfix(ret=f"{runs[int(np.flatnonzero(ended)[0])].tables['episodes'][-1]['return']:.1f}",
+                            fb=runs[0].given, refresh=False)
+            fresh = reset(ended)
+            obs[ended] = fresh[ended]
 
         global_step = step + 1
         if cfg.algorithm != "sac":
-            if global_step == cfg.learning_starts and cfg.algorithm != "ppo":
-                _reset_critic(agent, cfg.seed)  # PEBBLE: forget the values of the entropy reward
-            size = schedule.round_size(global_step, given)
+            if global_step == cfg.learning_starts and sac_like:
+                agent.reset_critic()  # PEBBLE: forget the values of the entropy reward
+            size = schedule.round_size(global_step, runs[0].given)
             if size > 0:
                 feedback_round(global_step, size)
 
-        if cfg.algorithm == "ppo":
-            if len(rollout["obs"]) == cfg.ppo_rollout_steps:
-                metrics, phase = _ppo_step(agent, ensemble, rollout, buffer, cfg, global_step, entropy_stats,
-                                           rng)  # type: ignore[arg-type]
-                for values in rollout.values():
+        if not sac_like:
+            run = runs[0]
+            if len(run.rollout["obs"]) == cfg.ppo_rollout_steps:
+                run.metrics, run.phase = _ppo_step(agent, ensemble, run, cfg, global_step)  # type: ignore[arg-type]
+                for values in run.rollout.values():
                     values.clear()
         elif global_step > cfg.num_seed_steps:
-            batch = buffer.sample(cfg.batch_size, rng)
-            if cfg.algorithm != "sac" and global_step < cfg.learning_starts:
-                pool = torch.as_tensor(buffer.obs[: buffer.size])
-                intrinsic = state_entropy_reward(batch.obs, pool, cfg.topk, entropy_stats)
-                metrics, phase = sac_update(agent, batch, generator, reward=intrinsic), "unsupervised"
-            elif cfg.algorithm == "ipl":
-                if len(prefs) > 0:
-                    metrics, phase = ipl_update(agent, batch, prefs, rng, generator), "ipl"
-            elif cfg.algorithm != "sac" and global_step == cfg.learning_starts:
-                for _ in range(cfg.reset_update):  # PEBBLE: the reset critic catches up (B-Pref reset_update)
-                    metrics = sac_update(agent, buffer.sample(cfg.batch_size, rng), generator)
-                phase = "reset"
-            elif (cfg.algorithm == "mrn" and global_step % cfg.mrn_interval == 0 and len(prefs) > 0
-                  and given < cfg.feedback_budget):
-                metrics = mrn_update(agent, ensemble, meta_opt, batch, prefs, cfg, generator)  # type: ignore[arg-type]
-                buffer.relabel(ensemble.relabel_fn)  # type: ignore[union-attr]
-                tables["rounds"].append({"step": global_step, "kind": "meta", "feedback": given,
-                                         **{k: v for k, v in metrics.items() if k.startswith("meta_")}})
-                phase = "sac"
-            else:
-                metrics, phase = sac_update(agent, batch, generator), "sac"
-        if metrics and (global_step % cfg.log_interval == 0 or phase != logged_phase):
-            tables["updates"].append({"step": global_step, "phase": phase, **metrics})
-            logged_phase = phase
+            _update(agent, ensemble, meta_opt, runs, cfg, global_step, device)
+        for run in runs:
+            if run.metrics and (global_step % cfg.log_interval == 0 or run.phase != run.logged_phase):
+                run.tables["updates"].append({"step": global_step, "phase": run.phase, **run.metrics})
+                run.logged_phase = run.phase
 
         if global_step % cfg.eval_interval == 0 or global_step == cfg.total_steps:
-            result = evaluate(agent, eval_env, cfg.eval_episodes, seed=cfg.seed + 10_000 + global_step)
-            tables["evaluations"].append({"step": global_step, "return": result.episode_return,
-                                          "success": result.success, "q_mc_mse": result.q_mc_mse,
-                                          "feedback": given})
-            if on_evaluation is not None:
-                on_evaluation(global_step, result, agent, buffer)
+            results = evaluate(agent, eval_envs, cfg.eval_episodes, [s + 10_000 + global_step for s in seeds])
+            for run, result in zip(runs, results, strict=True):
+                run.tables["evaluations"].append({"step": global_step, "return": result.episode_return,
+                                                  "success": result.success, "q_mc_mse": result.q_mc_mse,
+                                                  "feedback": run.given})
+                if on_evaluation is not None:
+                    on_evaluation(global_step, result, agent, run.buffer)
         if cfg.checkpoint_interval > 0 and global_step % cfg.checkpoint_interval == 0:
             save(global_step)
         bar.update(1)
@@ -355,6 +499,62 @@ def train_online(cfg: OnlineConfig, out_dir: str | Path | None = None, progress:
     else:
         save(cfg.total_steps)
     bar.close()
-    frames = {name: pd.DataFrame(tables[name]) for name in TABLES}
-    return OnlineRun(cfg, frames["episodes"], frames["evaluations"], frames["rounds"], frames["updates"],
-                     time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return [OnlineRun(c, *(pd.DataFrame(run.tables[name]) for name in TABLES), wall)
+            for c, run in zip(configs, runs, strict=True)]
+
+
+def _update(agent: SACAgent, ensemble: RewardEnsemble | None, meta_opt: MemberAdam | None, runs: list[_Seed],
+            cfg: OnlineConfig, global_step: int, device: torch.device) -> None:
+    """The agent update of one environment step for every seed (see the module docstring)."""
+    buffers, rngs = [r.buffer for r in runs], [r.rng for r in runs]
+    generators = [r.generator for r in runs]
+    batch = sample_members(buffers, cfg.batch_size, rngs, device)
+    everyone = range(len(runs))
+    if cfg.algorithm != "sac" and global_step < cfg.learning_starts:
+        pool = torch.as_tensor(np.stack([b.obs[: b.size] for b in buffers]), device=device)
+        intrinsic = state_entropy_reward(batch.obs, pool, cfg.topk, [r.entropy_stats for r in runs])
+        metrics = sac_update(agent, batch, generators, reward=intrinsic)
+        for e in everyone:
+            runs[e].set_metrics(metrics, e, "unsupervised")
+    elif cfg.algorithm == "ipl":
+        active = np.array([len(r.prefs) > 0 for r in runs])
+        if active.any():
+            masked = [g if a else None for g, a in zip(generators, active, strict=True)]
+            metrics = ipl_update(agent, batch, [r.prefs for r in runs], rngs, masked,
+                                 None if active.all() else torch.as_tensor(active))
+            for e in np.flatnonzero(active):
+                runs[e].set_metrics(metrics, e, "ipl")
+    elif cfg.algorithm != "sac" and global_step == cfg.learning_starts:
+        for _ in range(cfg.reset_update):  # PEBBLE: the reset critic catches up (B-Pref reset_update)
+            metrics = sac_update(agent, sample_members(buffers, cfg.batch_size, rngs, device), generators)
+        for e in everyone:
+            if cfg.reset_update > 0:
+                runs[e].set_metrics(metrics, e, "reset")
+            else:
+                runs[e].phase = "reset"
+    elif (cfg.algorithm == "mrn" and global_step % cfg.mrn_interval == 0
+          and runs[0].given < cfg.feedback_budget):
+        meta = np.array([len(r.prefs) > 0 for r in runs])
+        parts = [(meta, "mrn"), (~meta, "sac")]
+        for mask, kind in parts:
+            if not mask.any():
+                continue
+            masked = [g if m else None for g, m in zip(generators, mask, strict=True)]
+            active = None if mask.all() else torch.as_tensor(mask)
+            if kind == "mrn":
+                metrics = mrn_update(agent, ensemble, meta_opt, batch, [r.prefs for r in runs], cfg,  # type: ignore[arg-type]
+                                     masked, active)
+            else:
+                metrics = sac_update(agent, batch, masked, active=active)
+            for e in np.flatnonzero(mask):
+                runs[e].set_metrics(metrics, e, "sac")
+                if kind == "mrn":
+                    runs[e].tables["rounds"].append(
+                        {"step": global_step, "kind": "meta", "feedback": runs[e].given,
+                         **{k: v for k, v in runs[e].metrics.items() if k.startswith("meta_")}})
+        relabel_members(buffers, ensemble.relabel_fn)  # type: ignore[union-attr]
+    else:
+        metrics = sac_update(agent, batch, generators)
+        for e in everyone:
+            runs[e].set_metrics(metrics, e, "sac")
