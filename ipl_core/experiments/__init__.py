@@ -1,4 +1,4 @@
-"""The experiment machinery: it runs the algorithms of :mod:`ipl_core` over grids of settings and seeds and
+"""The experiment machinery: it runs the algorithms of ``ipl_core`` over grids of settings and seeds and
 turns the runs into the tables the book shows.
 
 The modules: ``studies`` (each study's grid and settings per profile), ``run`` (the runner,

@@ -131,7 +131,7 @@ STUDIES["ipl-metaworld-scaling"] = Study(
 
 
 def profile_table(profile: str, reference: str = "full") -> list[dict[str, Any]]:
-    """What ``profile`` shrinks, study by study, read from :data:`STUDIES` (so it cannot drift from what
+    """What ``profile`` shrinks, study by study, read from ``STUDIES`` (so it cannot drift from what
     runs): the number of cells, each grid axis as "values at profile of values at reference", and every
     setting whose value differs from ``reference``'s, written "value (reference value)". A setting
     ``None`` takes the value of the task's file (the online studies, ``configs/online/<task>.toml``); it
