@@ -453,12 +453,13 @@ def label_segments(
 
 def optimal_advantage(mdp: MDP, r: np.ndarray, alpha: float | None = None,
                       mu: np.ndarray | None = None) -> np.ndarray:
-    """The optimal advantage A*_r(s, a) = Q*_r(s, a) - V*_r(s), an (S, A) array.
+    """The optimal advantage ``A*_r(s, a) = Q*_r(s, a) - V*_r(s)``, an (S, A) array.
 
-    alpha=None: the ordinary (hard) optimum, Q* by exact policy iteration and V*(s) = max_a Q*(s, a), so
-    A* <= 0 with equality at optimal actions. alpha > 0: the soft (KL-regularised) optimum of IPL Sec. 3.3,
-    Q* by soft value iteration and V the soft value, so that A* = alpha log(pi*(a|s) / mu(a|s)) (CPL Sec. 3.1,
-    with mu uniform: the maximum-entropy case up to the constant alpha log |A|). Taught in "The regret
+    ``alpha=None``: the ordinary (hard) optimum, ``Q*`` by exact policy iteration and
+    ``V*(s) = max_a Q*(s, a)``, so ``A* <= 0`` with equality at optimal actions. ``alpha > 0``: the soft
+    (KL-regularised) optimum of IPL Sec. 3.3, ``Q*`` by soft value iteration and V the soft value, so that
+    ``A* = alpha log(pi*(a|s) / mu(a|s))`` (CPL Sec. 3.1, with mu uniform: the maximum-entropy case up to the
+    constant ``alpha log |A|``). Taught in "The regret
     preference model" (book/family/regret.ipynb).
     """
     r = mdp.check("r", r)

@@ -33,8 +33,8 @@ from ipl_core.preferences import preference_loss
 def implicit_reward(agent: SACAgent, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor,
                     terminated: torch.Tensor, generators: Sequence[torch.Generator | None] | None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(T* Q_i)(s, a) = Q_i(s, a) - gamma (1 - done) V-bar(s') for both heads (IPL Eq. 4), inputs (E, *lead,
-    d) -> two (E, *lead)."""
+    """``(T* Q_i)(s, a) = Q_i(s, a) - gamma (1 - done) V-bar(s')`` for both heads (IPL Eq. 4), inputs
+    ``(E, *lead, d)`` -> two ``(E, *lead)``."""
     lead = obs.shape[:-1]
 
     def flat(x: torch.Tensor) -> torch.Tensor:

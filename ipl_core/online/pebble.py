@@ -108,26 +108,26 @@ class RewardEnsemble(torch.nn.Module):
         return next(self.parameters()).device
 
     def model_rewards(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Each model's reward of its own inputs: (E, M, *lead, d) -> (E, M, *lead)."""
+        """Each model's reward of its own inputs: ``(E, M, *lead, d) -> (E, M, *lead)``."""
         x = torch.cat([obs, act], dim=-1)
         lead = x.shape[2:-1]
         out = self.net(x.reshape(*x.shape[:2], -1, x.shape[-1]))
         return torch.tanh(out).reshape(*x.shape[:2], *lead)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Per-model rewards of each member's inputs: (E, *lead, d) -> (E, M, *lead)."""
+        """Per-model rewards of each member's inputs: ``(E, *lead, d) -> (E, M, *lead)``."""
         expand = (-1, self.size, *obs.shape[1:])
         return self.model_rewards(obs.unsqueeze(1).expand(expand),
                                   act.unsqueeze(1).expand(*expand[:-1], act.shape[-1]))
 
     def mean_reward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """The learner's reward, the models' mean: (E, *lead, d) -> (E, *lead)."""
+        """The learner's reward, the models' mean: ``(E, *lead, d) -> (E, *lead)``."""
         return self(obs, act).mean(1)
 
     @torch.no_grad()
     def relabel_fn(self, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
         """Mean reward of numpy inputs (E, N, d) -> (E, N), for
-        :func:`ipl_core.online.replay.relabel`."""
+        :func:`ipl_core.online.replay.relabel_members`."""
         device = self.device
         return self.mean_reward(torch.as_tensor(obs, device=device),
                                 torch.as_tensor(act, device=device)).cpu().numpy()

@@ -52,7 +52,7 @@ class TanhGaussianActor(nn.Module):
 
     def sample(self, obs: torch.Tensor, generators: Sequence[torch.Generator | None] | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised action (E, N, |A|) and its log-probability (E, N), with the tanh change of
+        """A reparameterised action ``(E, N, |A|)`` and its log-probability (E, N), with the tanh change of
         variables. Member e's noise comes from ``generators[e]``, a CPU generator, and is moved to the
         device, so a seed draws the same noise on any device and in a batch of any size. A member whose
         generator is None draws nothing (zero noise: it is not updated at this step); ``generators=None``
@@ -139,7 +139,7 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def act(self, obs: np.ndarray, generators: Sequence[torch.Generator | None] | None,
             deterministic: bool = False) -> np.ndarray:
-        """One action per member, (E, |A|), for one observation per member, (E, obs_dim)."""
+        """One action per member, ``(E, |A|)``, for one observation per member, (E, obs_dim)."""
         x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(1)
         a = self.actor.deterministic(x) if deterministic else self.actor.sample(x, generators)[0]
         return a.squeeze(1).cpu().numpy()
