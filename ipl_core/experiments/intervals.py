@@ -13,7 +13,7 @@ experiments at scale".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +40,28 @@ class Estimate(NamedTuple):
     """Seeds per task (the smallest count when tasks differ)."""
 
 
+def _pooled(groups: Sequence[np.ndarray], statistic: str, axis: int = -1) -> np.ndarray:
+    """``statistic`` ("iqm" or "mean") of the groups' scores pooled along ``axis``."""
+    if statistic not in ("iqm", "mean"):
+        raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+    values = np.concatenate(groups, axis=axis)
+    return stats.trim_mean(values, 0.25, axis=axis) if statistic == "iqm" else values.mean(axis=axis)
+
+
+def _bootstrap(samples: list[np.ndarray], function: Callable[..., np.ndarray], confidence: float,
+               resamples: int, seed: int) -> Estimate:
+    """``function(*samples)`` with a percentile bootstrap interval that resamples each sample on its own;
+    NaN (n/a) bounds where a sample has fewer than two seeds."""
+    estimate = float(function(*samples))
+    seeds = min(s.size for s in samples)
+    if seeds < 2:
+        return Estimate(estimate, float("nan"), float("nan"), seeds)
+    result = stats.bootstrap(samples, function, n_resamples=resamples, confidence_level=confidence,
+                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return Estimate(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high),
+                    seeds)
+
+
 def interval(per_task: Sequence[np.ndarray], statistic: str = "iqm", confidence: float = 0.95,
              resamples: int = 2000, seed: int = 0) -> Estimate:
     """``statistic`` ("iqm" or "mean") of the scores of all tasks pooled, with a percentile stratified
@@ -48,21 +70,12 @@ def interval(per_task: Sequence[np.ndarray], statistic: str = "iqm", confidence:
     samples = [np.asarray(s, dtype=float).ravel() for s in per_task]
     if not samples or any(s.size == 0 for s in samples):
         raise ValueError("interval needs at least one score per task")
-    if statistic not in ("iqm", "mean"):
-        raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+    _pooled(samples, statistic)  # a clear error for an unknown statistic before any resampling
 
     def point(*groups: np.ndarray, axis: int = -1) -> np.ndarray:
-        values = np.concatenate(groups, axis=axis)
-        return stats.trim_mean(values, 0.25, axis=axis) if statistic == "iqm" else values.mean(axis=axis)
+        return _pooled(groups, statistic, axis)
 
-    estimate = float(point(*samples))
-    seeds = min(s.size for s in samples)
-    if seeds < 2:
-        return Estimate(estimate, float("nan"), float("nan"), seeds)
-    result = stats.bootstrap(samples, point, n_resamples=resamples, confidence_level=confidence,
-                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    return Estimate(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high),
-                    seeds)
+    return _bootstrap(samples, point, confidence, resamples, seed)
 
 
 def difference_interval(first: Sequence[np.ndarray], second: Sequence[np.ndarray], statistic: str = "iqm",
@@ -78,25 +91,13 @@ def difference_interval(first: Sequence[np.ndarray], second: Sequence[np.ndarray
                          f"{len(second)} arrays of seeds")
     if any(s.size == 0 for s in first + second):
         raise ValueError("difference_interval needs at least one score per method and task")
-    if statistic not in ("iqm", "mean"):
-        raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+    _pooled(first, statistic)  # a clear error for an unknown statistic before any resampling
     tasks = len(first)
 
-    def pooled(groups: Sequence[np.ndarray], axis: int) -> np.ndarray:
-        values = np.concatenate(groups, axis=axis)
-        return stats.trim_mean(values, 0.25, axis=axis) if statistic == "iqm" else values.mean(axis=axis)
-
     def difference(*groups: np.ndarray, axis: int = -1) -> np.ndarray:
-        return pooled(groups[:tasks], axis) - pooled(groups[tasks:], axis)
+        return _pooled(groups[:tasks], statistic, axis) - _pooled(groups[tasks:], statistic, axis)
 
-    estimate = float(difference(*first, *second))
-    seeds = min(s.size for s in first + second)
-    if seeds < 2:
-        return Estimate(estimate, float("nan"), float("nan"), seeds)
-    result = stats.bootstrap(first + second, difference, n_resamples=resamples, confidence_level=confidence,
-                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    return Estimate(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high),
-                    seeds)
+    return _bootstrap(first + second, difference, confidence, resamples, seed)
 
 
 def probability_of_improvement(first: Sequence[np.ndarray], second: Sequence[np.ndarray]) -> float:
