@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ipl_core.experiments.intervals import interval, iqm, sample_std
+from ipl_core.experiments.intervals import best_of_mean_curve, interval, iqm, sample_std
 from ipl_core.experiments.studies import Cell, expand, get_study
 from ipl_core.io import RESULTS_DIR, RunInfo, save_study
 
@@ -112,8 +112,7 @@ def summarize(runs: pd.DataFrame, keys: list[str], metrics: list[str], step: str
         for metric in metrics:
             if step in group:
                 last = group.loc[group.groupby("seed")[step].idxmax()]
-                curve = group.groupby(step)[metric].mean()
-                best_mean, best_step = float(curve.max()), int(curve.idxmax())
+                best_mean, best_step = best_of_mean_curve(group, step, metric)
             else:
                 last = group
                 best_mean, best_step = float(group.groupby("seed")[metric].mean().mean()), -1
