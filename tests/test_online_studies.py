@@ -7,6 +7,7 @@ import ast
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from ipl_core.experiments.run import EXPERIMENTS_DIR
@@ -86,15 +87,23 @@ def test_collect_runs_reads_any_table_of_the_cells(tmp_path: Path) -> None:
 
 
 def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None:
+    from ipl_core.experiments.results import StudyResults
     from ipl_core.experiments.stored import compute_minutes, schedule_table, stored_cells
+    from ipl_core.io import RunInfo
 
-    for algorithm, per_round, wall in (("pebble", 25, 600.0), ("mrn", None, 900.0)):
-        cell = tmp_path / "online" / "cpu" / f"algorithm={algorithm}" / "seed=0"
+    folder = tmp_path / "online" / "cpu"
+    rows = []
+    for algorithm, per_round, wall in (("pebble", 25, 600.0), ("mrn", None, 900.0), ("surf", 25, 1.0)):
+        cell = folder / f"algorithm={algorithm}" / "seed=0"
         cell.mkdir(parents=True)
         config = {"algorithm": algorithm, "task": "walker-walk", "seed": 0, "feedback_per_round": per_round,
                   "total_steps": 20000, "profile": "cpu", "wall_time_s": wall}
         (cell / "config.json").write_text(json.dumps(config))
-    cells = stored_cells("online", "cpu", tmp_path)
+        if algorithm != "surf":  # a cell on disk that the stored run did not aggregate is not read
+            rows.append({"config_id": f"algorithm={algorithm}", "seed": 0, "algorithm": algorithm})
+    info = RunInfo("online", "cpu", (0,), None)
+    results = StudyResults(info, {"runs": pd.DataFrame(rows)}, folder)
+    cells = stored_cells(results)
     table = schedule_table(cells, ("pebble", "mrn"), "walker-walk")
     assert table.loc["feedback_per_round", "pebble"] == 25 and table.loc["total_steps", "mrn"] == 20000
     # None: the task file's 10 per round, enlarged as the notebooks do so that 100 labels fit in 20k steps
@@ -102,6 +111,6 @@ def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None
     assert compute_minutes(cells, "walker-walk").to_dict() == {"mrn": 15.0, "pebble": 10.0}
     with pytest.raises(ValueError, match=r"no run of \['surf'\]"):
         schedule_table(cells, ("surf",), "walker-walk")
-    (tmp_path / "online" / "cpu" / "algorithm=mrn" / "seed=0" / "config.json").write_text("{}")
+    (folder / "algorithm=mrn" / "seed=0" / "config.json").write_text("{}")
     with pytest.raises(ValueError, match=r"config\.json: expected the keys 'task' and 'wall_time_s'"):
-        stored_cells("online", "cpu", tmp_path)
+        stored_cells(results)

@@ -37,6 +37,17 @@ def test_save_and_load_round_trip_prefers_the_largest_profile(tmp_path: Path) ->
     assert "profile cpu," in loaded.info.describe() and "`" not in loaded.info.describe()
 
 
+def test_having_picks_the_largest_profile_that_ran_those_grid_values(tmp_path: Path) -> None:
+    for profile, algorithms in (("smoke", ["sac", "ipl"]), ("cpu", ["sac", "sac"])):
+        runs = pd.DataFrame({"algorithm": algorithms, "seed": [0, 1]})
+        info = RunInfo(study="s", profile=profile, seeds=(0, 1), steps=10)
+        save_study("s", profile, {"runs": runs}, info, root=tmp_path)
+    assert load_study("s", root=tmp_path).info.profile == "cpu"
+    assert load_study("s", root=tmp_path, having={"algorithm": "ipl"}).info.profile == "smoke"
+    with pytest.raises(FileNotFoundError, match=r"with runs of \{'algorithm': 'ppo'\}"):
+        load_study("s", root=tmp_path, having={"algorithm": "ppo"})
+
+
 def test_a_run_without_run_json_is_not_complete(tmp_path: Path) -> None:
     (tmp_path / "s" / "full").mkdir(parents=True)
     pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "s" / "full" / "metrics.parquet")

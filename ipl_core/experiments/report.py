@@ -160,11 +160,14 @@ def plot_finals(finals: pd.DataFrame, x: str, hue: str | None = None, ax: plt.Ax
 
 
 def plot_curves(runs: pd.DataFrame, y: str, hue: str, col: str | None = None, row: str | None = None,
-                step: str = "step", scale: float = 1.0, height: float = 2.6) -> sns.FacetGrid:
-    """Learning curves: a thin line per seed and a thick line for the mean over seeds, per ``hue``."""
+                step: str = "step", scale: float = 1.0, height: float = 2.6, col_wrap: int | None = None,
+                sharey: bool = True, hue_order: Sequence[object] | None = None) -> sns.FacetGrid:
+    """Learning curves: a thin line per seed and a thick line for the mean over seeds, per ``hue`` (in
+    ``hue_order``, else in natural order); ``sharey=False`` for panels on different scales."""
     data = runs.assign(**{y: scale * runs[y]}).dropna(subset=[y])
-    grid = sns.FacetGrid(data, col=col, row=row, hue=hue, height=height, aspect=1.3,
-                         margin_titles=True, hue_order=_ordered(data[hue].unique()))
+    grid = sns.FacetGrid(data, col=col, row=row, hue=hue, height=height, aspect=1.3, col_wrap=col_wrap,
+                         sharey=sharey, margin_titles=row is not None,
+                         hue_order=list(hue_order or _ordered(data[hue].unique())))
 
     def draw(*, data: pd.DataFrame, color: str, label: str, ax: plt.Axes | None = None, **_: object) -> None:
         axis = ax or plt.gca()

@@ -6,6 +6,7 @@ and device made each number. Taught in the appendix "Running the experiments at 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class StudyResults:
     folder: Path
     """``results/<study>/<profile>/``: the cells of the stored run are below it."""
 
-    def _cells(self) -> list[tuple[Path, dict]]:
+    def cells(self) -> list[tuple[Path, dict]]:
         """Folder and ``config.json`` of every cell the stored run aggregated (its ``runs`` table names
         their config ids and seeds), whatever today's grid of the study says."""
         runs = self.tables.get("runs")
@@ -46,7 +47,7 @@ class StudyResults:
     def settings(self) -> dict[str, object]:
         """The parameters every cell of the stored run shared (steps, evaluation episodes...), read from the
         cells themselves, so that a page shows the settings that made its numbers."""
-        configs = [config for _, config in self._cells()]
+        configs = [config for _, config in self.cells()]
         shared = {k: v for k, v in configs[0].items() if k not in CELL_KEYS}
         return {k: v for k, v in shared.items() if all(c.get(k) == v for c in configs)}
 
@@ -55,7 +56,7 @@ class StudyResults:
         the cell's grid values (the columns of ``runs`` that its config names) and config id added."""
         runs = self.tables["runs"]
         frames = []
-        for folder, config in self._cells():
+        for folder, config in self.cells():
             path = folder / f"{table}.parquet"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: a cell of the stored run has no {table!r} table")
@@ -68,8 +69,11 @@ class StudyResults:
         return pd.concat(non_empty or frames, ignore_index=True)
 
 
-def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None = None) -> StudyResults:
-    """Load a study's results: the given profile, or else the largest profile that has completed.
+def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None = None,
+               having: Mapping[str, object] | None = None) -> StudyResults:
+    """Load a study's results: the given profile, or else the largest profile that has completed. With
+    ``having`` (e.g. ``{"algorithm": "ipl"}``), only a profile whose runs include those grid values: a
+    chapter about a method that only some profiles run reads the largest profile that ran it.
 
     Raises FileNotFoundError naming the folder and the command that makes the results.
     """
@@ -82,8 +86,13 @@ def load_study(study: str, root: str | Path = RESULTS_DIR, profile: str | None =
             raw["seeds"] = tuple(raw["seeds"])
             info = RunInfo(**raw)
             tables = {p.stem: pd.read_parquet(p) for p in sorted(run_file.parent.glob("*.parquet"))}
+            runs = tables.get("runs", pd.DataFrame())
+            if having and not all(key in runs and (runs[key] == value).any()
+                                  for key, value in having.items()):
+                continue
             return StudyResults(info, tables, run_file.parent)
+    wanted = f" with runs of {dict(having)}" if having else ""
     raise FileNotFoundError(
-        f"no results for study {study!r} (profiles tried: {candidates}) under {base}; "
+        f"no results for study {study!r}{wanted} (profiles tried: {candidates}) under {base}; "
         f"make them with `python -m ipl_core.experiments.run {study} --profile smoke` (or `make experiments`)"
     )

@@ -6,11 +6,10 @@ which a profile may override). Taught in the chapter "PEBBLE and scripted teache
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pandas as pd
 
+from ipl_core.experiments.results import StudyResults
 from ipl_core.online.config import FIELD_TYPES, study_config
 
 SCHEDULE = ("total_steps", "num_seed_steps", "num_unsup_steps", "feedback_budget", "feedback_per_round",
@@ -18,22 +17,18 @@ SCHEDULE = ("total_steps", "num_seed_steps", "num_unsup_steps", "feedback_budget
 """The settings a chapter's schedule table shows."""
 
 
-def stored_cells(study: str, profile: str, results_dir: str | Path) -> pd.DataFrame:
-    """One row per stored cell (``results/<study>/<profile>/*/seed=*/config.json``): every resolved
+def stored_cells(results: StudyResults) -> pd.DataFrame:
+    """One row per cell of a stored online run (the cells its ``runs`` table aggregated): every resolved
     :class:`~ipl_core.online.config.OnlineConfig` field and ``wall_time_s``, the cell's own compute time.
 
     The settings are resolved with today's task files from the parameters the cell stored, so a field that a
     profile leaves at its task-file value shows today's value (the cell's ``commit`` says which code ran).
     """
     rows = []
-    files = sorted((Path(results_dir) / study / profile).glob("*/seed=*/config.json"))
-    if not files:
-        raise FileNotFoundError(
-            f"no stored cells of study {study!r} at profile {profile!r} under {results_dir}")
-    for path in files:
-        stored = json.loads(path.read_text())
+    for folder, stored in results.cells():
         if "task" not in stored or "wall_time_s" not in stored:
-            raise ValueError(f"{path}: expected the keys 'task' and 'wall_time_s' of a finished online cell")
+            raise ValueError(f"{folder / 'config.json'}: expected the keys 'task' and 'wall_time_s' of a "
+                             "finished online cell")
         params = {k: v for k, v in stored.items() if k in FIELD_TYPES and k != "task"}
         cfg = study_config(stored["task"], **params)
         rows.append({**dataclasses.asdict(cfg), "wall_time_s": float(stored["wall_time_s"]),
