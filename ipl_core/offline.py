@@ -319,7 +319,7 @@ def _cpl_metrics(out: CPLLoss) -> Metrics:
 
 def bc_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
               cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
-    """Behaviour cloning on the preference segments, CPL's SFT baseline (CPL Sec. 5, as its reference code
+    """Behaviour cloning on the preference segments, CPL's SFT baseline (CPL Table 1; as its reference code
     trains it): the actor maximises log pi(a|s) (:func:`~ipl_core.losses.bc_loss`) on every segment of the
     batch for the first ``cpl_bc_fraction`` of the steps (the share CPL pretrains for), then on the
     preferred segment of each pair only. The offline batch is not read; the labels only after the first
