@@ -353,14 +353,15 @@ STUDIES["cpl-metaworld"] = Study(
                  "seed": (0, 1, 2, 3, 4)},
     },
     settings={
-        # The scaling study's data and schedules; CPL's labels replace the return-labelled pairs. 40 segments
-        # (smoke), 1000 (cpu: the segments of 500 pairs) or 2500 (full: CPL's dataset size), each the first
-        # segment of 4 comparisons; the value network behind the advantages trains for value_steps updates.
+        # The scaling study's data and schedules; CPL's labels replace the return-labelled pairs. As many
+        # segments as 20 (smoke), 500 (cpu) or 1,000 (full) of its pairs hold (CPL's datasets: 2,500), each
+        # the first segment of 4 comparisons; the value network behind the advantages trains for value_steps
+        # updates.
         "smoke": {**_SCALING_SETTINGS["smoke"], "num_segments": 40, "comparisons_per_segment": 4,
                   "value_steps": 40},
         "cpu": {**_SCALING_SETTINGS["cpu"], "num_segments": 1000, "comparisons_per_segment": 4,
                 "value_steps": 5000},
-        "full": {**_SCALING_SETTINGS["full"], "num_segments": 2500, "comparisons_per_segment": 4,
+        "full": {**_SCALING_SETTINGS["full"], "num_segments": 2000, "comparisons_per_segment": 4,
                  "value_steps": 200_000},
     },
     score_metrics=("success", "return"),
