@@ -1,10 +1,11 @@
 """Single-seed throughput at every offline study's `full` shapes on this CPU, for the runner's dry run.
 
     python benchmarks/throughput.py [--steps 60] [--threads 1] [--out benchmarks/throughput-cpu.json]
+                                    [--only STUDY:METHOD ...]
 
-For each distinct configuration of the studies ipl-metaworld-scaling, -budget, -sensitivity and
-ipl-locomotion (method and network widths resolved by the study's preset and variant), it times
-``ipl_core.trainer.train`` for ``--steps`` updates on random data of the study's shapes (MetaWorld: 39-d
+For each distinct configuration of the studies ipl-metaworld-scaling, -budget, -sensitivity,
+ipl-locomotion and cpl-metaworld (method and network widths resolved by the study's preset and variant), it
+times ``ipl_core.trainer.train`` for ``--steps`` updates on random data of the study's shapes (MetaWorld: 39-d
 observations, 4-d actions, pairs of 25-step segments cut to 16; locomotion: Hopper's 11/3, pairs of
 100-step segments cut to 64, 256 offline rows), after a short warm-up, with no evaluation. Where a method also
 trains a reward model, the rate of its updates is measured too: MR's updates with the reward model training
@@ -12,6 +13,8 @@ beside IQL (its first ``reward_steps``), and NMR's and PT's reward-model phase b
 steps per second (random actions) give the evaluation cost. ``python -m ipl_core.experiments.run <study>
 --profile full --dry-run`` divides each cell's steps by these rates: an estimate of CPU time, not a
 measurement of it. The arithmetic does not depend on the data's values, so random data is enough.
+``--only`` measures the named methods alone and adds them to the existing file, each entry with the date,
+command and load average of its own measurement; the other entries keep theirs.
 """
 
 from __future__ import annotations
@@ -93,8 +96,9 @@ def env_rate(make: Any, steps: int = 2000) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def measure(steps: int) -> dict[str, Any]:
-    """Rates per study and method (or variant), keyed as the runner's dry run reads them."""
+def measure(steps: int, only: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Rates per study and method (or variant), keyed as the runner's dry run reads them; with ``only``,
+    just those (study, method) pairs."""
     from ipl_core.data.metaworld_gen import make_metaworld_env
     from ipl_core.online.envs import make_env
 
@@ -107,11 +111,14 @@ def measure(steps: int) -> dict[str, Any]:
     for study, preset_name, axis in (("ipl-metaworld-scaling", "metaworld", "method"),
                                      ("ipl-metaworld-budget", "metaworld", "variant"),
                                      ("ipl-metaworld-sensitivity", "metaworld", "variant"),
-                                     ("ipl-locomotion", "locomotion", "variant")):
+                                     ("ipl-locomotion", "locomotion", "variant"),
+                                     ("cpl-metaworld", "metaworld", "method")):
         offline, prefs = data[preset_name]
         cell = expand(study, "full")[0].params
         methods: dict[str, dict[str, float]] = {}
         for name in dict.fromkeys(c.params[axis] for c in expand(study, "full")):
+            if only is not None and (study, name) not in only:
+                continue
             base = {"subsample_length": cell["subsample_length"], "reward_steps": cell["reward_steps"]}
             cfg = (preset(preset_name, method=name, **base) if axis == "method"
                    else variant_config(name, preset_name, **base))
@@ -139,14 +146,40 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed updates per configuration")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the runner's cores // jobs)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", nargs="+", default=None, metavar="STUDY:METHOD",
+                        help="measure these alone and add them to the existing --out file")
     args = parser.parse_args()
+    only = None
+    if args.only is not None:
+        pairs = [tuple(text.split(":", 1)) for text in args.only]
+        bad = [text for text, pair in zip(args.only, pairs, strict=True) if len(pair) != 2]
+        if bad:
+            parser.error(f"--only expects STUDY:METHOD, got {bad}")
+        only = set(pairs)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    studies = measure(args.steps)
+    studies = measure(args.steps, only)
+    command = f"python benchmarks/throughput.py --steps {args.steps} --threads {args.threads}"
+    if only is not None:
+        record = json.loads(args.out.read_text())
+        stamp = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "command": f"{command} --only {' '.join(args.only)}",
+                 "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+        for study, entry in studies.items():
+            if not entry["methods"]:
+                continue
+            if study not in record["studies"]:  # a new study: its simulator rate comes from this run too
+                record["studies"][study] = {"env_steps_per_s": entry["env_steps_per_s"], **stamp,
+                                            "methods": {}}
+            for name, measured in entry["methods"].items():
+                record["studies"][study]["methods"][name] = measured | stamp
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(json.dumps(studies, indent=2))
+        return
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": f"python benchmarks/throughput.py --steps {args.steps} --threads {args.threads}",
+        "command": command,
         "device": f"cpu ({os.cpu_count()} cores, {platform.machine()}), {args.threads} torch thread(s)",
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - started, 1),

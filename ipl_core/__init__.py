@@ -7,9 +7,11 @@ from ipl_core.agents import Agent, make_agent
 from ipl_core.bandit import dpo_loss
 from ipl_core.config import OfflineConfig, preset
 from ipl_core.losses import (
+    BCLoss,
     CPLLoss,
     IPLLoss,
     awr_weights,
+    bc_loss,
     cpl_loss,
     expectile_loss,
     implicit_reward,
@@ -34,6 +36,7 @@ __all__ = [
     "REWARD_MODELS",
     "TEACHERS",
     "Agent",
+    "BCLoss",
     "CPLLoss",
     "GymEvaluator",
     "IPLLoss",
@@ -45,6 +48,7 @@ __all__ = [
     "TeacherLabels",
     "TrainResult",
     "awr_weights",
+    "bc_loss",
     "cpl_loss",
     "dpo_loss",
     "expectile_loss",

@@ -23,8 +23,9 @@ from ipl_core.reward_models import REWARD_MODELS, RewardModel
 
 IPL_METHODS = ("ipl", "ipl-xql", "ipl-awac")
 """Methods that learn no reward: the Q-function's implicit reward is fitted to the preferences."""
-POLICY_METHODS = ("cpl",)
-"""Methods that learn only a policy, no reward and no Q: CPL fits alpha log pi as the optimal advantage."""
+POLICY_METHODS = ("cpl", "bc")
+"""Methods that learn only a policy, no reward and no Q: CPL fits alpha log pi as the optimal advantage, BC
+(CPL's SFT baseline) clones the segments' actions."""
 PREFERENCE_METHODS = IPL_METHODS + POLICY_METHODS
 """Methods that read the preference batch directly in their update (reward models read it through theirs)."""
 ORACLE_METHODS = ("iql",)
@@ -114,6 +115,7 @@ def make_agent(method: str, obs_dim: int, act_dim: int, hidden_dims: Sequence[in
     - ``"ipl"``, ``"ipl-xql"``: IPL with IQL (Algorithm 2) or XQL (Algorithm 1): the same networks.
     - ``"ipl-awac"``: IPL with AWAC (Algorithm 3): one Q head and the actor, no value network.
     - ``"cpl"``: Contrastive Preference Learning (Hejna et al. 2024): the actor alone, no critic, no value.
+    - ``"bc"``: behaviour cloning on the preference segments (CPL's SFT baseline): the same lone actor.
     - any name in :data:`ipl_core.reward_models.REWARD_MODELS` (``"mr"``, ...): IQL plus that reward model,
       built with the same ``hidden_dims``.
 

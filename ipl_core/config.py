@@ -23,8 +23,8 @@ class OfflineConfig:
     """Everything one offline preference-based run needs, besides its data."""
 
     method: str = "ipl"
-    """Agent for :func:`~ipl_core.agents.make_agent`: iql, ipl, ipl-xql, ipl-awac, cpl, or a reward model
-    (mr)."""
+    """Agent for :func:`~ipl_core.agents.make_agent`: iql, ipl, ipl-xql, ipl-awac, cpl, bc, or a reward
+    model (mr)."""
     hidden_dim: int = 256
     """Units per hidden layer of every MLP (Q, V, pi, reward)."""
     num_layers: int = 3
@@ -71,8 +71,9 @@ class OfflineConfig:
     cpl_bc_weight: float = 0.0
     """Weight of the behaviour-cloning term added to CPL's loss (0 for CPL, 1 for CPL (BC))."""
     cpl_bc_fraction: float = 0.4
-    """Share of the steps CPL first spends on behaviour cloning alone, on the segments' actions (CPL's
-    MetaWorld runs: 200k of 500k steps)."""
+    """Share of the steps CPL first spends on behaviour cloning alone, on the segments' actions, and that BC
+    (CPL's SFT) clones every segment before it clones the preferred ones only (CPL's MetaWorld runs: 200k of
+    500k steps for both)."""
     steps: int = 200_000
     """Gradient steps."""
     log_every: int = 1000
@@ -111,10 +112,10 @@ class OfflineConfig:
             raise ValueError(f"OfflineConfig.cpl_bias must lie in (0, 1], got {self.cpl_bias}")
         if not 0.0 <= self.cpl_bc_fraction < 1.0:
             raise ValueError(f"OfflineConfig.cpl_bc_fraction must lie in [0, 1), got {self.cpl_bc_fraction}")
-        if self.offline_batch_size == 0 and not self.method.startswith(("ipl", "cpl")):
-            raise ValueError(f"OfflineConfig.offline_batch_size=0 (no offline batch) is for the IPL methods "
-                             f"and CPL; method {self.method!r} learns from offline transitions: expected at "
-                             "least 1")
+        if self.offline_batch_size == 0 and not self.method.startswith(("ipl", "cpl", "bc")):
+            raise ValueError(f"OfflineConfig.offline_batch_size=0 (no offline batch) is for the IPL methods, "
+                             f"CPL and BC; method {self.method!r} learns from offline transitions: expected "
+                             "at least 1")
         check_device(self.device, "OfflineConfig.device")
         if self.subsample_length == 1:
             raise ValueError("OfflineConfig.subsample_length must be 0 (off) or at least 2, got 1")

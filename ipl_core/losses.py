@@ -239,3 +239,36 @@ def cpl_loss(log_prob_1: torch.Tensor, log_prob_2: torch.Tensor, label: torch.Te
         accuracy = right.sum(-1) / strict.sum(-1)  # nan without strict labels, as preference_loss
         advantage = alpha * torch.cat([log_prob_1, log_prob_2], dim=-1).flatten(1).mean(1)
     return CPLLoss(contrastive + bc_weight * bc, contrastive.detach(), bc, accuracy, advantage)
+
+
+class BCLoss(NamedTuple):
+    """Behaviour cloning's loss and its metric, one value per member, (E,)."""
+
+    loss: torch.Tensor
+    """-mean log pi(a|s) over the steps of the cloned segments: what each member's policy minimises."""
+    log_likelihood: torch.Tensor
+    """Mean log pi(a|s) over every step of both segments, cloned or not (detached)."""
+
+
+def bc_loss(log_prob_1: torch.Tensor, log_prob_2: torch.Tensor, label: torch.Tensor | None = None) -> BCLoss:
+    """Behaviour cloning on preference segments, max E[log pi(a|s)], as CPL's SFT baseline trains it.
+
+    ``log_prob_i`` (E, B, T) are log pi(a_t|s_t) of segment i's steps. Without ``label`` every step of both
+    segments counts; with ``label`` (E, B), P[segment 1 preferred], only the preferred segment of each pair
+    does (segment 1 where label >= 0.5, segment 2 where label <= 0.5, so a tie clones both), and the loss is
+    the mean over the steps of the kept segments. Taught in "Contrastive Preference Learning"
+    (book/family/cpl.ipynb)."""
+    if log_prob_1.shape != log_prob_2.shape or log_prob_1.ndim != 3:
+        raise ValueError(f"log_prob_1 and log_prob_2 must both be (E, B, T), got {tuple(log_prob_1.shape)} "
+                         f"and {tuple(log_prob_2.shape)}")
+    log_prob = torch.cat([log_prob_1, log_prob_2], dim=1)  # (E, 2B, T)
+    if label is None:
+        keep = torch.ones(log_prob.shape[:2], dtype=log_prob.dtype, device=log_prob.device)
+    else:
+        if label.shape != log_prob_1.shape[:2]:
+            raise ValueError(f"label must be (E, B) = {tuple(log_prob_1.shape[:2])}, "
+                             f"got {tuple(label.shape)}")
+        keep = torch.cat([label >= 0.5, label <= 0.5], dim=1).to(log_prob.dtype)
+    per_segment = log_prob.mean(-1)  # all segments have T steps: kept steps weigh equally
+    loss = -(keep * per_segment).sum(-1) / keep.sum(-1)
+    return BCLoss(loss, per_segment.detach().mean(-1))

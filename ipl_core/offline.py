@@ -12,7 +12,9 @@ their algorithms differ:
 - :func:`ipl_awac_update` (IPL Algorithm 3, AWAC): no value network, V(s') = Q_targ(s', a' ~ pi).
 
 :func:`cpl_update` (Contrastive Preference Learning) is the same preference loss with the implicit reward of
-Q replaced by alpha log pi: one network, one step, no critic and no bootstrapping.
+Q replaced by alpha log pi: one network, one step, no critic and no bootstrapping. :func:`bc_update` is
+behaviour cloning on the same segments (CPL's SFT baseline): the same network and step, with the
+log-likelihood in place of the contrastive loss.
 
 :func:`iql_update` is the oracle (ground-truth rewards) and :func:`mr_update` is IQL on a learned reward
 model, trained concurrently for ``cfg.reward_steps`` steps. A reward model that is not trained by gradient
@@ -40,11 +42,13 @@ from ipl_core.batches import OfflineBatch, PreferenceBatch
 from ipl_core.config import OfflineConfig
 from ipl_core.losses import (
     ActorLoss,
+    BCLoss,
     BellmanLoss,
     CPLLoss,
     IPLLoss,
     ValueLoss,
     awr_actor_loss,
+    bc_loss,
     bellman_loss,
     cpl_loss,
     implicit_reward,
@@ -313,7 +317,26 @@ def _cpl_metrics(out: CPLLoss) -> Metrics:
             "pref_accuracy": out.accuracy, "advantage": out.advantage}
 
 
+def bc_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
+              cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
+    """Behaviour cloning on the preference segments, CPL's SFT baseline (CPL Table 1; as its reference code
+    trains it): the actor maximises log pi(a|s) (:func:`~ipl_core.losses.bc_loss`) on every segment of the
+    batch for the first ``cpl_bc_fraction`` of the steps (the share CPL pretrains for), then on the
+    preferred segment of each pair only. The offline batch is not read; the labels only after the first
+    phase."""
+    log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
+    out = bc_loss(log_prob_1, log_prob_2, None if step < cfg.cpl_bc_fraction * cfg.steps else pref.label)
+    _step(optimizers["actor"], out.loss)
+    return _bc_metrics(out)
+
+
+def _bc_metrics(out: BCLoss) -> Metrics:
+    return {"actor_loss": out.loss.detach(), "bc_loss": out.loss.detach(),
+            "log_likelihood": out.log_likelihood}
+
+
 UPDATES: dict[str, Update] = {
+    "bc": bc_update,
     "cpl": cpl_update,
     "iql": iql_update,
     "ipl": ipl_update,
@@ -358,7 +381,7 @@ def segment_rewards(agent: Agent, pref: PreferenceBatch,
     """Per-transition rewards (E, B, T) of both segments as each member sees them: the reward model's for a
     reward-learning agent, else the implicit reward Q - gamma V(s') averaged over heads (for IPL-AWAC,
     V(s') = Q_targ(s', mean action); for the oracle, a diagnostic of what its Q implies; for CPL, the
-    advantage alpha log pi(a|s) it fits)."""
+    advantage alpha log pi(a|s) it fits; for BC, the same alpha log pi as a diagnostic)."""
     if agent.critic is None:
         log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
         return cfg.cpl_alpha * log_prob_1, cfg.cpl_alpha * log_prob_2

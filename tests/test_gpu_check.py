@@ -38,7 +38,7 @@ def test_the_quick_check_measures_every_study_and_resumes_a_killed_run(tmp_path:
     assert resume.resumed_to_step > resume.killed_at_checkpoint_step > 0
     assert resume.rel_diff_resumed_on_device == 0 and resume.rel_diff_resumed_on_cpu == 0  # bit for bit
     grids = pd.read_csv(tmp_path / "grids.csv").set_index("study")
-    assert set(grids.index) == OFFLINE_STUDIES and grids.loc["ipl-metaworld-scaling", "cells"] == 300
+    assert set(grids.index) == OFFLINE_STUDIES and grids.loc["ipl-metaworld-scaling", "cells"] == 400
     assert "brex's reward fit" in grids.loc["ipl-locomotion", "not_included"]
     online = pd.read_csv(tmp_path / "online_throughput.csv")
     assert set(online.algorithm) == {"sac", "pebble", "surf", "mrn", "ipl", "ppo"}

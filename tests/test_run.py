@@ -269,8 +269,8 @@ def test_the_dry_run_of_the_full_profile_lists_groups_and_writes_nothing(
     assert "200 seeds in 40 groups of up to 5, 200 to run" in out and "CPU-hours" in out
     main(["ipl-metaworld-scaling", "--profile", "full", "--dry-run", "--seeds-per-process", "5",
           "--results-dir", str(tmp_path)])
-    out = capsys.readouterr().out  # CPL's 20 groups have no measured rate in benchmarks/throughput-cpu.json
-    assert "300 seeds in 60 groups of up to 5, 300 to run; wall time: no throughput measured for 20" in out
+    out = capsys.readouterr().out  # IPL, MR, CPL and BC: every method has a measured rate
+    assert "400 seeds in 80 groups of up to 5, 400 to run; estimated" in out and "CPU-hours" in out
     main(["online", "--profile", "full", "--dry-run", "--results-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "540 seeds in 540 groups of up to 1, 540 to run; wall time: no throughput measured for 540" in out
@@ -364,7 +364,7 @@ def test_profile_table_lists_what_a_profile_shrinks() -> None:
     cpu = {row["study"]: row for row in profile_table("cpu")}
     scaling = cpu["ipl-metaworld-scaling"]
     assert "steps 5,000 (200,000)" in scaling["changed settings (reference value)"]
-    assert "task 2 of 5" in scaling["grid"] and scaling["cells"] == 40
+    assert "task 2 of 5" in scaling["grid"] and scaling["cells"] == 80
     assert "total_steps 20,000 (500,000)" in cpu["online"]["changed settings (reference value)"]
     with pytest.raises(KeyError, match="unknown profile"):
         profile_table("huge")

@@ -15,7 +15,7 @@ from ipl_core.toy import pendulum_datasets
 from ipl_core.trainer import member_optimizer_state, stack_optimizer_states, train, train_seeds
 
 SEEDS = (0, 1, 2)
-METHODS = ("ipl", "ipl-xql", "ipl-awac", "iql", "mr", "brex", "cpl")
+METHODS = ("ipl", "ipl-xql", "ipl-awac", "iql", "mr", "brex", "cpl", "bc")
 
 
 @pytest.fixture(scope="module")

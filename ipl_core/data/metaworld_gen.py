@@ -16,6 +16,10 @@ offline dataset is written in D4RL's HDF5 layout, then preference datasets of ``
 ``segment_length`` steps are drawn uniformly and labelled by ground-truth return (the oracle teacher). Every
 file carries a manifest and is re-used when it matches (:mod:`ipl_core.data.store`). Taught in the appendix
 "Datasets and how they are made" (book/appendix/datasets.ipynb).
+
+:func:`regret_preferences` makes CPL's labels on the same offline data instead: dense comparisons labelled by
+a regret teacher on advantages estimated with the value network of oracle IQL (CPL's MetaWorld experiments
+estimate them with another critic).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from tqdm import tqdm
 from ipl_core.data.d4rl import load_d4rl_hdf5, write_d4rl_hdf5
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.native import save_preferences
-from ipl_core.data.segments import make_preference_dataset
+from ipl_core.data.segments import make_preference_dataset, make_regret_preference_dataset
 from ipl_core.data.store import cached, data_root, sha256_file
 from ipl_core.teachers import TEACHERS
 
@@ -261,6 +265,49 @@ def generate_metaworld(recipe: MetaWorldRecipe, root: str | Path | None = None,
         preferences[count], reused[name] = cached(folder / name, "metaworld/preferences", params, recipe.seed,
                                                   build_prefs)
     return MetaWorldData(offline_path, sources, preferences, reused, time.perf_counter() - start)
+
+
+def regret_preferences(recipe: MetaWorldRecipe, num_segments: int, per_segment: int, value_steps: int,
+                       root: str | Path | None = None, progress: bool = True) -> Path:
+    """Make (or re-use) CPL-style labels for the recipe's offline data: ``num_segments`` segments of
+    ``recipe.segment_length`` steps, each compared with ``per_segment`` others, labelled by the regret
+    teacher (:func:`~ipl_core.data.segments.make_regret_preference_dataset`).
+
+    The optimal advantage is estimated as A = r + gamma V(s') - V(s) with V the value network of oracle
+    IQL (ground-truth rewards, the metaworld preset, ``value_steps`` updates, seed ``recipe.seed``) on the
+    whole offline dataset: an in-sample estimate of V* (IQL's expectile value). CPL labels its MetaWorld
+    segments with the critic of a SAC agent trained online on the reward (A = Q - V); this
+    book has no online SAC run for these tasks, so the offline oracle stands in. Written to
+    ``<folder>/regret_n<segments>_k<per segment>_s<length>_v<value steps>.npz`` beside the recipe's files."""
+    if value_steps < 1:
+        raise ValueError(f"value_steps must be at least 1, got {value_steps}")
+    data = generate_metaworld(replace(recipe, query_counts=()), root, progress)
+    params = {"num_segments": num_segments, "per_segment": per_segment, "value_steps": value_steps,
+              "segment_length": recipe.segment_length, "teacher": "regret",
+              "offline_sha256": sha256_file(data.offline)}
+
+    def build(tmp: Path) -> None:
+        import torch
+
+        from ipl_core.config import preset
+        from ipl_core.trainer import train
+
+        offline = load_d4rl_hdf5(data.offline)
+        cfg = preset("metaworld", method="iql", steps=value_steps, eval_every=0, checkpoint_every=0,
+                     log_every=value_steps, seed=recipe.seed)
+        agent = train(cfg, offline, None, progress=progress).agent
+
+        def value(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return agent.value(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+
+        rng = np.random.default_rng([recipe.seed, 11, num_segments, per_segment])
+        save_preferences(tmp, make_regret_preference_dataset(offline, num_segments, per_segment,
+                                                             recipe.segment_length, value, cfg.discount, rng))
+
+    name = f"regret_n{num_segments}_k{per_segment}_s{recipe.segment_length}_v{value_steps}.npz"
+    path, _ = cached(data.offline.parent / name, "metaworld/regret-preferences", params, recipe.seed, build)
+    return path
 
 
 def recipe_params(recipe: MetaWorldRecipe) -> dict[str, Any]:

@@ -5,15 +5,23 @@ may end an episode (terminal or time-out); the last row may. IPL Appendix B.3 bu
 preference datasets by drawing segments uniformly at random and labelling them by ground-truth return;
 :func:`make_preference_dataset` does that with any :class:`~ipl_core.teachers.ScriptedTeacher`. Taught in
 the appendix "Datasets and how they are made" (book/appendix/datasets.ipynb).
+
+CPL's dense comparisons (its MetaWorld experiments) score every segment once and compare
+each with several others: :func:`dense_pairs` builds the pairs and
+:func:`make_regret_preference_dataset` labels them with a
+:class:`~ipl_core.teachers.RegretTeacher` on estimated optimal advantages. Taught in "Contrastive
+Preference Learning" (book/family/cpl.ipynb).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.data.errors import DataFormatError
-from ipl_core.teachers import ScriptedTeacher, segment_return_scale
+from ipl_core.teachers import RegretTeacher, ScriptedTeacher, estimated_advantage, segment_return_scale
 
 
 def valid_segment_starts(dataset: OfflineDataset, segment_length: int) -> np.ndarray:
@@ -130,4 +138,67 @@ def make_preference_dataset(
         reward_1=seg_1["reward"][keep], reward_2=seg_2["reward"][keep],
         terminal_1=seg_1["terminal"][keep], terminal_2=seg_2["terminal"][keep],
         source=f"{offline.source} ({num_queries} queries of {segment_length} steps)",
+    )
+
+
+def dense_pairs(num_segments: int, per_segment: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Dense comparisons (CPL's MetaWorld experiments): each of ``num_segments`` segments is the first
+    segment of ``per_segment`` pairs, its partner drawn uniformly among the *other* segments (with
+    replacement).
+
+    Returns the indices ``(first, second)`` of ``num_segments * per_segment`` pairs, segment i first in pairs
+    ``[i * per_segment, (i + 1) * per_segment)``. CPL's code draws a fresh partner for every segment of every
+    batch; a fixed ``per_segment`` makes the number of labels a setting that can be counted."""
+    if num_segments < 2 or per_segment < 1:
+        raise ValueError(f"dense_pairs needs num_segments >= 2 and per_segment >= 1, got {num_segments} "
+                         f"and {per_segment}")
+    first = np.repeat(np.arange(num_segments), per_segment)
+    offset = rng.integers(1, num_segments, size=first.shape)  # never 0: no segment meets itself
+    return first, (first + offset) % num_segments
+
+
+def make_regret_preference_dataset(
+    offline: OfflineDataset,
+    num_segments: int,
+    per_segment: int,
+    segment_length: int,
+    value: Callable[[np.ndarray], np.ndarray],
+    gamma: float,
+    rng: np.random.Generator,
+    teacher: RegretTeacher | None = None,
+) -> PreferenceDataset:
+    """CPL's labels: ``num_segments`` segments drawn uniformly from ``offline`` (as
+    :func:`make_preference_dataset` draws them), each compared with ``per_segment`` others
+    (:func:`dense_pairs`), labelled by ``teacher`` (default: the deterministic regret teacher) on the sums of
+    their estimated optimal advantages.
+
+    Step t of a segment has A(s_t, a_t) = r_t + gamma V(s_{t+1}) - V(s_t)
+    (:func:`~ipl_core.teachers.estimated_advantage`), with ``value`` mapping observations (N, obs_dim) to
+    V (N,) and s_{t+1} of the last step taken from ``next_observations``; a terminal step does not
+    bootstrap. The sum over a segment telescopes to its return plus gamma-weighted V at its end minus V at
+    its start. ``rewards`` of the result stay the ground-truth ones; labels come from the advantages."""
+    starts = valid_segment_starts(offline, segment_length)
+    if len(starts) == 0:
+        raise ValueError(f"{offline.source}: no segment of {segment_length} steps fits inside an episode; "
+                         f"expected episodes of at least {segment_length} steps")
+    first, second = dense_pairs(num_segments, per_segment, rng)
+    chosen = starts[rng.integers(0, len(starts), size=num_segments)]
+    seg = gather_segments(offline, chosen, segment_length)
+    states = np.concatenate([seg["obs"], offline.next_observations[chosen + segment_length - 1][:, None]], 1)
+    values = np.asarray(value(states.reshape(-1, states.shape[-1])), dtype=np.float64)
+    if values.shape != (len(states) * (segment_length + 1),):
+        raise ValueError(f"value must map observations (N, obs_dim) to (N,), got {values.shape} for "
+                         f"{len(states) * (segment_length + 1)} observations")
+    advantage = estimated_advantage(seg["reward"], values.reshape(num_segments, segment_length + 1), gamma,
+                                    seg["terminal"])
+    answer = (teacher or RegretTeacher()).label(advantage[first], advantage[second], rng)
+    return PreferenceDataset(
+        obs_1=seg["obs"][first], obs_2=seg["obs"][second],
+        action_1=seg["action"][first], action_2=seg["action"][second],
+        label=answer.label.astype(np.float32),
+        reward_1=seg["reward"][first], reward_2=seg["reward"][second],
+        terminal_1=seg["terminal"][first], terminal_2=seg["terminal"][second],
+        source=f"{offline.source} ({num_segments} segments of {segment_length} steps, {per_segment} "
+               "comparisons each, regret labels)",
     )

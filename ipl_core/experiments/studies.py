@@ -101,13 +101,15 @@ _METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 
 STUDIES["ipl-metaworld-scaling"] = Study(
     name="ipl-metaworld-scaling",
     grid={
-        # CPL (Hejna et al. 2024) runs beside IPL and MR in smoke and full; the cpu grid is IPL and MR only.
-        "smoke": {"method": ("ipl", "mr", "cpl"), "task": ("button-press",), "num_queries": (20,),
+        # CPL (Hejna et al. 2024) and BC on the segments (CPL's SFT baseline) run beside IPL and MR at every
+        # profile, on the same return-labelled pairs (BC reads the labels after its first phase).
+        "smoke": {"method": ("ipl", "mr", "cpl", "bc"), "task": ("button-press",), "num_queries": (20,),
                   "seed": (0,)},
-        # 8 configurations x 5 seeds: about 1 h of wall time with --jobs 2 and 5 seeds per process.
-        "cpu": {"method": ("ipl", "mr"), "task": ("button-press", "drawer-open"), "num_queries": (500, 2000),
-                "seed": CPU_SEEDS},
-        "full": {"method": ("ipl", "mr", "cpl"),
+        # 16 configurations x 5 seeds; the IPL and MR cells took 2 h 27 min of wall time with --jobs 2 and
+        # 5 seeds per process, CPL and BC add about 0.4 h (the dry run's estimate).
+        "cpu": {"method": ("ipl", "mr", "cpl", "bc"), "task": ("button-press", "drawer-open"),
+                "num_queries": (500, 2000), "seed": CPU_SEEDS},
+        "full": {"method": ("ipl", "mr", "cpl", "bc"),
                  "task": ("button-press", "drawer-open", "sweep-into", "plate-slide", "assembly"),
                  "num_queries": (500, 1000, 2000, 4000), "seed": (0, 1, 2, 3, 4)},
     },
@@ -321,6 +323,48 @@ STUDIES["ipl-metaworld-sensitivity"] = Study(
                  "task": ("drawer-open",), "num_queries": (500,), "seed": (0, 1, 2, 3, 4)},
     },
     settings=dict(_SCALING_SETTINGS),
+    score_metrics=("success", "return"),
+)
+
+
+# --- CPL's labels on the same MetaWorld data (CPL's MetaWorld experiments: dense comparisons) -----
+# CPL's own labels on the MetaWorld data of the scaling study (the "dense" comparisons of CPL's MetaWorld
+# experiments): segments are drawn uniformly from the offline data and each is compared with
+# ``comparisons_per_segment`` others drawn at random (:func:`ipl_core.data.segments.dense_pairs`); a regret
+# teacher labels each pair by the sums of the segments' estimated optimal advantages, A(s_t, a_t) = r_t +
+# gamma V(s_{t+1}) - V(s_t), with V the value network of oracle IQL trained on the ground-truth reward of
+# the whole offline dataset (:func:`ipl_core.data.metaworld_gen.regret_preferences`; CPL's authors use a SAC
+# critic, A = Q - V). The pairs of the scaling study are return-labelled; this study changes the labels and
+# keeps everything else, so its cells read beside the scaling study's cells of the same task.
+
+STUDIES["cpl-metaworld"] = Study(
+    name="cpl-metaworld",
+    grid={
+        "smoke": {"method": ("cpl", "ipl", "bc"), "task": ("button-press",), "seed": (0,)},
+        # CPL against IPL on one task, five seeds: 10 seeds. The dry run estimates 0.6 CPU-hours at rates
+        # measured under load (IPL 17 updates/s), about 17 minutes of wall time with --jobs 2 and one seed
+        # per process (IPL's 5-seed group alone takes 27), plus one fit of the oracle's value network (5k
+        # IQL updates) that every cell shares, cached under data/: 2 CPU-minutes, 4 minutes of wall time
+        # under a load of 6 (measured 2026-11-29; 9 % of the 4,000 regret labels disagree with return).
+        "cpu": {"method": ("cpl", "ipl"), "task": ("drawer-open",), "seed": CPU_SEEDS},
+        # CPL Table 1's state-based dense columns on the four of its six MetaWorld tasks that this book's
+        # data recipe covers, with BC (CPL's SFT) beside them, five seeds.
+        "full": {"method": ("cpl", "ipl", "bc"),
+                 "task": ("button-press", "drawer-open", "sweep-into", "plate-slide"),
+                 "seed": (0, 1, 2, 3, 4)},
+    },
+    settings={
+        # The scaling study's data and schedules; CPL's labels replace the return-labelled pairs. As many
+        # segments as 20 (smoke), 500 (cpu) or 1,000 (full) of its pairs hold (CPL's datasets: 2,500), each
+        # the first segment of 4 comparisons; the value network behind the advantages trains for value_steps
+        # updates.
+        "smoke": {**_SCALING_SETTINGS["smoke"], "num_segments": 40, "comparisons_per_segment": 4,
+                  "value_steps": 40},
+        "cpu": {**_SCALING_SETTINGS["cpu"], "num_segments": 1000, "comparisons_per_segment": 4,
+                "value_steps": 5000},
+        "full": {**_SCALING_SETTINGS["full"], "num_segments": 2000, "comparisons_per_segment": 4,
+                 "value_steps": 200_000},
+    },
     score_metrics=("success", "return"),
 )
 
