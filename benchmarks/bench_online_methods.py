@@ -5,13 +5,13 @@ same loop without them, measured in one run.
     MUJOCO_GL=egl .venv/bin/python benchmarks/bench_online_methods.py           # the cpu profile's sizes
     MUJOCO_GL=egl .venv/bin/python benchmarks/bench_online_methods.py --full    # the task file's sizes
 
-Each timed run is one seed of walker-walk on a short schedule that passes through every phase of a real
-run: random steps, unsupervised pre-training, the critic reset, feedback rounds (reward training and
-relabelling) and learned-reward updates, then one evaluation episode. Its rate is environment steps over
-wall-clock seconds, evaluation included. The 100 updates after the reset are a larger share of this short
-run (about 5 % of its updates) than of a real one (under 1 % of the `cpu` profile's). The runs alternate in ``--rounds`` rounds, so that a busy machine
-slows all of them alike; each rate is the median over rounds. Preference PPO has no replay buffer, reset
-or query pool and runs its own rollout schedule.
+Each timed run is one seed of walker-walk on a short schedule that passes through every phase of a real run:
+random steps, unsupervised pre-training, the critic reset, feedback rounds (reward training and relabelling)
+and learned-reward updates, then one evaluation episode. Its rate is environment steps over wall-clock
+seconds, evaluation included. The 100 updates after the reset are a larger share of this short run (about 5
+% of its updates) than of a real one (under 1 % of the `cpu` profile's). The runs alternate in ``--rounds``
+rounds, so that a busy machine slows all of them alike; each rate is the median over rounds. Preference PPO
+has no replay buffer, reset or query pool and runs its own rollout schedule.
 """
 
 from __future__ import annotations
