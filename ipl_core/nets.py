@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,7 +86,8 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleMLP(nn.Module):
-    """Independent MLPs with ReLU, one per member, evaluated together (:class:`EnsembleLinear` layers).
+    """Independent MLPs with ReLU (or ``activation``), one per member, evaluated together
+    (:class:`EnsembleLinear` layers).
 
     Member m is initialised exactly as ``mlp(..., generator=generators[m])`` would be: orthogonal weights
     (gain ``hidden_gain`` inside, ``output_gain`` last), zero biases, drawn member after member. So one
@@ -94,8 +95,10 @@ class EnsembleMLP(nn.Module):
 
     def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int, hidden_dims: Sequence[int],
                  output_gain: float = 1.0, hidden_gain: float = math.sqrt(2.0),
-                 generators: Sequence[torch.Generator | None] | None = None) -> None:
+                 generators: Sequence[torch.Generator | None] | None = None,
+                 activation: Callable[[torch.Tensor], torch.Tensor] = torch.relu) -> None:
         super().__init__()
+        self.activation = activation
         dims = [in_dim, *hidden_dims, out_dim]
         if min(dims) <= 0 or not members or min(members) <= 0:
             raise ValueError(f"EnsembleMLP expects positive sizes, got members={members}, in_dim={in_dim}, "
@@ -118,7 +121,7 @@ class EnsembleMLP(nn.Module):
         n = x.shape[-2]
         x = x.reshape(-1, n, first.in_dim)  # the member axes flattened, once for all layers
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
+            x = self.activation(layer(x))
         return last(x).view(*first.members, n, last.out_dim)
 
 
