@@ -262,6 +262,13 @@ def test_killed_batched_run_resumes_every_seed(algorithm: str, tmp_path: Path) -
         train_online_seeds(cfg, [0, 1], outs[:1], progress=False)
     with pytest.raises(ValueError, match="distinct seeds"):
         train_online_seeds(cfg, [3, 3], progress=False)
+    # a checkpoint whose networks have other names (another layout) is refused, naming the file
+    path = outs[0] / "checkpoints" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    state["agent"] = {f"old.{k}": v for k, v in state["agent"].items()}
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"checkpoint.pt holds networks of another layout"):
+        train_online_seeds(cfg, [0, 1], outs, progress=False)
 
 
 def test_bad_input_stops_before_any_work(tmp_path: Path) -> None:

@@ -282,6 +282,12 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
                 if _without_device(state["config"]) != _without_device(dataclasses.asdict(c)):
                     raise ValueError(f"{d / CHECKPOINT} was written with a different configuration; "
                                      "use another out_dir or resume=False")
+            expected = set(agent.state_dict())
+            for state, d in zip(states, dirs, strict=True):
+                if set(state["agent"]) != expected:
+                    raise ValueError(f"{d / CHECKPOINT} holds networks of another layout (expected keys "
+                                     f"such as {sorted(expected - set(state['agent']))[:2]}); use another "
+                                     "out_dir or resume=False")
             agent.load_state_dict(stack_members([s["agent"] for s in states]))
             for name in optimizers:
                 getattr(agent, name).load_state_dict(stack_members([s[name] for s in states]))
