@@ -102,7 +102,7 @@ class MemberAdam:
 
 def clip_member_grad_norm_(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_`` for each member on its own: member e's gradients, over all
-    ``params``, are scaled by min(1, max_norm / (norm_e + 1e-6)), norm_e their joint 2-norm. Returns the
+    ``params``, are scaled by ``min(1, max_norm / (norm_e + 1e-6))``, norm_e their joint 2-norm. Returns the
     norms before clipping, (E,)."""
     grads = [p.grad for p in params if p.grad is not None]
     norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)

@@ -65,7 +65,7 @@ class PPOAgent(nn.Module):
     @torch.no_grad()
     def sample(self, obs: np.ndarray, generators: Sequence[torch.Generator]
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One unclipped action per member (the environment receives it clipped to [-1, 1]), (E, |A|), for
+        """One unclipped action per member (the environment receives it clipped to [-1, 1]), ``(E, |A|)``, for
         one observation per member, (E, obs_dim); its log-prob and V(s), (E,). Member e's noise comes from
         ``generators[e]``, a CPU generator, whatever the device."""
         x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(1)
@@ -79,7 +79,7 @@ class PPOAgent(nn.Module):
     @torch.no_grad()
     def act(self, obs: np.ndarray, generators: Sequence[torch.Generator] | None,
             deterministic: bool = False) -> np.ndarray:
-        """The evaluation actions, (E, |A|): the clipped means (or clipped samples)."""
+        """The evaluation actions, ``(E, |A|)``: the clipped means (or clipped samples)."""
         if deterministic or generators is None:
             x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(1)
             return np.clip(self.policy(x)[:, 0].cpu().numpy(), -1.0, 1.0)
