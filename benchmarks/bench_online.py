@@ -9,7 +9,9 @@ update before the seed axis against the update now, measured in one run.
 ``MemberAdam``), run with E seeds in a vector environment as ``train_online_seeds`` runs them. Network and
 batch sizes are the `cpu` profile's (256 units, batches of 256) unless ``--full`` (the task file's). The two
 loops alternate in ``--rounds`` blocks so that a busy machine slows both alike; the median block rate of
-each is reported, with their ratio. Aggregate steps per second count every seed's environment step.
+each is reported, with their ratio, and the ratio of the median CPU seconds of the process per block (less
+sensitive than wall time to other processes sharing the cores). Aggregate steps per second count every
+seed's environment step.
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ class Loop:
         self.rngs = [np.random.default_rng(e) for e in range(count)]
         self.obs, _ = self.env.reset(seed=list(range(count)))
         self.step = 0
+        self.cpu_seconds: list[float] = []
+        """CPU seconds of the process in each call of :meth:`run`."""
 
     def run(self, steps: int) -> float:
         """Advance ``steps`` environment steps (random actions before ``num_seed_steps``); the seconds."""
         cfg, device = self.cfg, self.cfg.device
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             if self.step < cfg.num_seed_steps:
                 action = np.stack([r.uniform(-1, 1, self.act_dim).astype(np.float32) for r in self.rngs])
@@ -88,6 +92,7 @@ class Loop:
                                self.generators)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
+        self.cpu_seconds.append(time.process_time() - cpu_start)
         return time.perf_counter() - start
 
 
@@ -118,11 +123,13 @@ def main() -> None:
     print(f"task={cfg.task} device={args.device} threads={args.threads} hidden={cfg.hidden_dim}x"
           f"{cfg.hidden_depth} batch={cfg.batch_size}; {args.rounds} blocks of {args.steps} steps each")
     base = args.steps / statistics.median(seconds["before, E=1"])
+    cpu_base = statistics.median(loops["before, E=1"].cpu_seconds[-args.rounds:])
     for name, values in seconds.items():
         count = 1 if name.startswith("before") else int(name.split("E=")[1])
         rate = args.steps / statistics.median(values)
+        cpu = statistics.median(loops[name].cpu_seconds[-args.rounds:])
         print(f"{name:>12}: {rate:7.1f} env steps/s per seed, {rate * count:7.1f} for all seeds "
-              f"({rate * count / base:.2f}x the loop before, E=1)")
+              f"({rate * count / base:.2f}x the loop before, E=1; by CPU time {cpu_base * count / cpu:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -22,14 +22,12 @@ grids would cost, measured in one run.
 
 5. **Online studies.** For every online learner (SAC, PEBBLE, SURF, MRN, IPL online, Preference PPO) on
    walker-walk at the task file's (`full`) network sizes, ``ipl_core.online.train.train_online_seeds`` runs
-   E seeds in one process for each E of ``--online-seeds`` (1 5 10; Preference PPO trains one seed per
-   process, so E = 1 only). Two runs of different lengths with the same schedule (random steps,
-   unsupervised pre-training, the first feedback round) give the steady rate of the learned-reward phase
-   (``--quick``: one tiny run on Pendulum, timed whole):
-   environment steps per second per seed, the aggregate over the E seeds, its speed-up over E = 1, and the
-   peak GPU memory. The `full` grids of the studies `online` and `online-feedback`, in groups of the
-   largest E (Preference PPO one seed per process), are extrapolated from these walker-walk rates, labelled
-   as such.
+   E seeds in one process for each E of ``--online-seeds`` (1 5 10). Two runs of different lengths with the
+   same schedule (random steps, unsupervised pre-training, the first feedback round) give the steady rate of
+   the learned-reward phase (``--quick``: one tiny run on Pendulum, timed whole): environment steps per
+   second per seed, the aggregate over the E seeds, its speed-up over E = 1, and the peak GPU memory. The
+   `full` grids of the studies `online` and `online-feedback`, in groups of the largest E, are extrapolated
+   from these walker-walk rates, labelled as such.
 
 The tables are printed and written to ``--out`` as CSV and Markdown (``throughput``, ``evaluation``,
 ``grids``, ``online_throughput``, ``online_grids``), with the date, the device and the command.
@@ -317,7 +315,7 @@ def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bo
 
     rows = []
     for algorithm in ONLINE_ALGORITHMS:
-        for count in seed_counts if algorithm != "ppo" else [1]:
+        for count in seed_counts:
             first = _online_config(algorithm, device, 1, quick)
             start = first.learning_starts + (10 if quick else 100)
             seconds, peak = [], float("nan")
@@ -350,8 +348,8 @@ def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bo
 
 
 def online_grids(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 5: the `full` grids of the online studies, the largest measured E seeds per process (Preference
-    PPO: one), extrapolated from the walker-walk rates of Table 4."""
+    """Table 5: the `full` grids of the online studies, the largest measured E seeds per process, extrapolated
+    from the walker-walk rates of Table 4."""
     from ipl_core.online.config import FIELD_TYPES, study_config
 
     group = int(table.seeds.max())
@@ -365,9 +363,8 @@ def online_grids(table: pd.DataFrame) -> pd.DataFrame:
             settings = {k: v for k, v in params.items() if k in FIELD_TYPES and k not in ("task", "seed",
                                                                                             "device")}
             cfg = study_config(params["task"], **settings)
-            size = 1 if cfg.algorithm == "ppo" else group
-            rates = table[(table.algorithm == cfg.algorithm) & (table.seeds == size)]
-            groups = -(-len(members) // size)
+            rates = table[(table.algorithm == cfg.algorithm) & (table.seeds == group)]
+            groups = -(-len(members) // group)
             hours += groups * cfg.total_steps / float(rates.env_steps_per_s_per_seed.iloc[0]) / 3600
         rows.append({"study": study, "cells": len(cells), "seeds_per_process": group,
                      "gpu_hours_extrapolated": hours,

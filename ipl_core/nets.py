@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,7 +86,8 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleMLP(nn.Module):
-    """Independent MLPs with ReLU, one per member, evaluated together (:class:`EnsembleLinear` layers).
+    """Independent MLPs with ReLU (or ``activation``), one per member, evaluated together
+    (:class:`EnsembleLinear` layers).
 
     Member m is initialised exactly as ``mlp(..., generator=generators[m])`` would be: orthogonal weights
     (gain ``hidden_gain`` inside, ``output_gain`` last), zero biases, drawn member after member. So one
@@ -94,8 +95,10 @@ class EnsembleMLP(nn.Module):
 
     def __init__(self, members: tuple[int, ...], in_dim: int, out_dim: int, hidden_dims: Sequence[int],
                  output_gain: float = 1.0, hidden_gain: float = math.sqrt(2.0),
-                 generators: Sequence[torch.Generator | None] | None = None) -> None:
+                 generators: Sequence[torch.Generator | None] | None = None,
+                 activation: Callable[[torch.Tensor], torch.Tensor] = torch.relu) -> None:
         super().__init__()
+        self.members, self.in_dim, self.out_dim, self.activation = tuple(members), in_dim, out_dim, activation
         dims = [in_dim, *hidden_dims, out_dim]
         if min(dims) <= 0 or not members or min(members) <= 0:
             raise ValueError(f"EnsembleMLP expects positive sizes, got members={members}, in_dim={in_dim}, "
@@ -111,15 +114,15 @@ class EnsembleMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(*members, N, in_dim)`` -> ``(*members, N, out_dim)``."""
-        first, last = self.layers[0], self.layers[-1]
-        if x.shape[:-2] != first.members or x.shape[-1] != first.in_dim:
-            raise ValueError(f"EnsembleMLP expects input (*{first.members}, N, {first.in_dim}), got "
+        if x.shape[:-2] != self.members or x.shape[-1] != self.in_dim:
+            raise ValueError(f"EnsembleMLP expects input (*{self.members}, N, {self.in_dim}), got "
                              f"{tuple(x.shape)}")
         n = x.shape[-2]
-        x = x.reshape(-1, n, first.in_dim)  # the member axes flattened, once for all layers
-        for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
-        return last(x).view(*first.members, n, last.out_dim)
+        x = x.reshape(-1, n, self.in_dim)  # the member axes flattened, once for all layers
+        *hidden, last = self.layers  # iterated: slicing a ModuleList builds a new one at every call
+        for layer in hidden:
+            x = self.activation(layer(x))
+        return last(x).view(*self.members, n, self.out_dim)
 
 
 class CriticEnsemble(nn.Module):

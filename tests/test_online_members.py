@@ -1,10 +1,12 @@
-"""The seed axis of the online learners: Adam per member with masked steps, per-seed state slices."""
+"""The seed axis of the online learners: Adam per member with masked steps, per-member gradient clipping,
+per-seed state slices."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from ipl_core.online.members import MemberAdam, member_slice, stack_members
+from ipl_core.online.members import MemberAdam, clip_member_grad_norm_, member_slice, stack_members
 
 
 def test_member_adam_is_torch_adam_for_each_member_and_leaves_masked_members_alone() -> None:
@@ -37,3 +39,24 @@ def test_member_states_slice_and_stack_back() -> None:
     joined = stack_members(parts)
     assert torch.equal(joined["w"], state["w"]) and torch.equal(joined["moments"][0], state["moments"][0])
     assert joined["scalar"].item() == 2.0
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_member_grad_norm_clips_each_member_as_torch_clips_it_alone(max_norm: float) -> None:
+    """Member e's gradients end as ``torch.nn.utils.clip_grad_norm_`` leaves the same gradients alone: the
+    members' norms differ (about 2 to 45), each is clipped by its own factor at 0.5, none at 100."""
+    scales = torch.tensor([0.01, 1.0, 10.0]).view(3, 1, 1)
+    grads = [torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(1)) * scales,
+             torch.randn(3, 1, 5, generator=torch.Generator().manual_seed(2))]
+    params = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.clone()
+    norms = clip_member_grad_norm_(params, max_norm)
+    for e in range(3):
+        alone = [torch.zeros_like(g[e], requires_grad=True) for g in grads]
+        for p, g in zip(alone, grads, strict=True):
+            p.grad = g[e].clone()
+        expected = torch.nn.utils.clip_grad_norm_(alone, max_norm)
+        assert norms[e].item() == pytest.approx(expected.item(), rel=1e-6)
+        for p, q in zip(params, alone, strict=True):
+            assert torch.allclose(p.grad[e], q.grad, rtol=1e-6, atol=1e-7)

@@ -208,7 +208,7 @@ def _numbers(frame: pd.DataFrame) -> np.ndarray:
     return frame.select_dtypes("number").to_numpy(np.float64)
 
 
-ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl")
+ALGORITHMS = ("sac", "pebble", "surf", "mrn", "ipl", "ppo")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -239,10 +239,11 @@ def test_batched_seeds_equal_separate_runs(algorithm: str) -> None:
     assert not np.allclose(_numbers(batched[0].episodes), _numbers(batched[1].episodes))
 
 
-def test_killed_batched_run_resumes_every_seed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["pebble", "ppo"])
+def test_killed_batched_run_resumes_every_seed(algorithm: str, tmp_path: Path) -> None:
     """E = 2: a run stopped after a checkpoint, then resumed, equals one that ran through; a round of
     checkpoints cut short (one seed's new checkpoint missing) is undone and both seeds resume together."""
-    cfg = _cfg("pebble", checkpoint_interval=150, total_steps=400)
+    cfg = _cfg(algorithm, checkpoint_interval=150, total_steps=400, ppo_rollout_steps=150)
     whole = train_online_seeds(cfg, [0, 1], [tmp_path / "whole" / "0", tmp_path / "whole" / "1"],
                                progress=False)
     outs = [tmp_path / "resumed" / "0", tmp_path / "resumed" / "1"]
@@ -261,8 +262,13 @@ def test_killed_batched_run_resumes_every_seed(tmp_path: Path) -> None:
         train_online_seeds(cfg, [0, 1], outs[:1], progress=False)
     with pytest.raises(ValueError, match="distinct seeds"):
         train_online_seeds(cfg, [3, 3], progress=False)
-    with pytest.raises(ValueError, match="Preference PPO trains one seed per process"):
-        train_online_seeds(_cfg("ppo"), [0, 1], progress=False)
+    # a checkpoint whose networks have other names (another layout) is refused, naming the file
+    path = outs[0] / "checkpoints" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    state["agent"] = {f"old.{k}": v for k, v in state["agent"].items()}
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"checkpoint.pt holds networks of another layout"):
+        train_online_seeds(cfg, [0, 1], outs, progress=False)
 
 
 def test_bad_input_stops_before_any_work(tmp_path: Path) -> None:

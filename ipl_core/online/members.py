@@ -100,6 +100,18 @@ class MemberAdam:
                 target.copy_(value)
 
 
+def clip_member_grad_norm_(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` for each member on its own: member e's gradients, over all
+    ``params``, are scaled by ``min(1, max_norm / (norm_e + 1e-6))``, norm_e their joint 2-norm. Returns the
+    norms before clipping, (E,)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view((-1,) + (1,) * (g.ndim - 1)))
+    return norms
+
+
 def member_slice(value: Any, e: int) -> Any:
     """Member ``e`` of a state (nested dicts and lists of tensors with a leading member axis), kept as a
     member axis of size 1 and copied to the CPU; other values are kept as they are."""

@@ -154,12 +154,7 @@ def _build(cfg: OnlineConfig, seeds: Sequence[int], obs_dim: int, act_dim: int
            ) -> tuple[Any, RewardEnsemble | None]:
     """The agent of all seeds (initial weights on the CPU from each seed's generators, then moved to the
     device) and, for the reward-learning methods, the reward ensembles (generators seeded ``seed + 2``)."""
-    if cfg.algorithm == "ppo":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seeds[0])
-            agent: Any = PPOAgent(obs_dim, act_dim, cfg)
-    else:
-        agent = SACAgent(obs_dim, act_dim, cfg, seeds)
+    agent: Any = (PPOAgent if cfg.algorithm == "ppo" else SACAgent)(obs_dim, act_dim, cfg, seeds)
     ensemble = None
     if cfg.algorithm in ("pebble", "surf", "mrn", "ppo"):
         ensemble = RewardEnsemble(obs_dim, act_dim, cfg.ensemble_size,
@@ -168,26 +163,29 @@ def _build(cfg: OnlineConfig, seeds: Sequence[int], obs_dim: int, act_dim: int
     return agent, ensemble
 
 
-def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, seed: _Seed, cfg: OnlineConfig, global_step: int
-              ) -> tuple[dict[str, float], str]:
-    """Score a finished rollout (state entropy during pre-training, else the reward ensemble), then PPO."""
-    rollout, buffer = seed.rollout, seed.buffer
-    obs, action = np.asarray(rollout["obs"], np.float32), np.asarray(rollout["action"], np.float32)
-    next_obs = np.asarray(rollout["next_obs"], np.float32)
+def _ppo_step(agent: PPOAgent, ensemble: RewardEnsemble, runs: list[_Seed], cfg: OnlineConfig,
+              global_step: int) -> tuple[Metrics, str]:
+    """Score every seed's finished rollout (state entropy during pre-training, else the reward ensemble),
+    then one batched PPO update of all seeds."""
+    def rollout(key: str) -> np.ndarray:
+        return np.stack([np.asarray(r.rollout[key]) for r in runs])
+
+    obs, action = rollout("obs").astype(np.float32), rollout("action").astype(np.float32)
     if global_step <= cfg.learning_starts:
-        pool = torch.as_tensor(buffer.obs[None, : buffer.size], device=agent.device)
-        rewards = state_entropy_reward(torch.as_tensor(obs[None], device=agent.device), pool, cfg.topk,
-                                       [seed.entropy_stats])[0].cpu().numpy()
+        pool = torch.as_tensor(np.stack([r.buffer.obs[: r.buffer.size] for r in runs]), device=agent.device)
+        rewards = state_entropy_reward(torch.as_tensor(obs, device=agent.device), pool, cfg.topk,
+                                       [r.entropy_stats for r in runs]).cpu().numpy()
         phase = "unsupervised"
     else:
-        rewards, phase = ensemble.relabel_fn(obs[None], np.clip(action, -1.0, 1.0)[None])[0], "ppo"
-    next_values = agent.value_estimate(torch.as_tensor(next_obs), None).numpy()
-    advantages, returns = gae(rewards.astype(np.float64), np.asarray(rollout["value"]), next_values,
-                              np.asarray(rollout["terminated"]), np.asarray(rollout["end"]), cfg.gamma,
-                              cfg.ppo_gae_lambda)
-    metrics = ppo_update(agent, obs, action, np.asarray(rollout["logp"]), advantages, returns, seed.rng)
+        rewards, phase = ensemble.relabel_fn(obs, np.clip(action, -1.0, 1.0)), "ppo"
+    next_values = agent.value_estimate(torch.as_tensor(rollout("next_obs").astype(np.float32)), None).numpy()
+    values, terminated, end = rollout("value"), rollout("terminated"), rollout("end")
+    estimates = [gae(rewards[e].astype(np.float64), values[e], next_values[e], terminated[e], end[e],
+                     cfg.gamma, cfg.ppo_gae_lambda) for e in range(len(runs))]
+    advantages, returns = (np.stack(x) for x in zip(*estimates, strict=True))
+    metrics = ppo_update(agent, obs, action, rollout("logp"), advantages, returns, [r.rng for r in runs])
     agent.updates += 1
-    return {**metrics, "rollout_reward": float(rewards.mean())}, phase
+    return {**metrics, "rollout_reward": rewards.mean(axis=1).astype(np.float64)}, phase
 
 
 def _settle_round(dirs: Sequence[Path]) -> None:
@@ -246,9 +244,6 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
         raise ValueError(f"train_online_seeds needs distinct seeds, got {seeds}")
     if out_dirs is not None and len(out_dirs) != len(seeds):
         raise ValueError(f"train_online_seeds needs one out_dir per seed, got {len(out_dirs)} for {seeds}")
-    if cfg.algorithm == "ppo" and len(seeds) > 1:
-        raise ValueError(f"Preference PPO trains one seed per process, got seeds {seeds}; use "
-                         "seeds_per_process=1 for algorithm='ppo'")
     started = time.perf_counter()
     configs = [dataclasses.replace(cfg, seed=s) for s in seeds]
     outs = None if out_dirs is None else [Path(d) for d in out_dirs]
@@ -272,12 +267,6 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
     teacher = TEACHERS[cfg.teacher]
     start_step = 0
 
-    def member(value: Any, e: int) -> Any:
-        return member_slice(value, e) if sac_like else to_cpu(value)
-
-    def join(values: list[Any]) -> Any:
-        return stack_members(values) if sac_like else values[0]
-
     if outs is not None and resume:
         dirs = [out / "checkpoints" for out in outs]
         _settle_round(dirs)
@@ -293,11 +282,16 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
                 if _without_device(state["config"]) != _without_device(dataclasses.asdict(c)):
                     raise ValueError(f"{d / CHECKPOINT} was written with a different configuration; "
                                      "use another out_dir or resume=False")
-            agent.load_state_dict(join([s["agent"] for s in states]))
+            expected = set(agent.state_dict())
+            for state, d in zip(states, dirs, strict=True):
+                if set(state["agent"]) != expected:
+                    raise ValueError(f"{d / CHECKPOINT} holds networks of another layout (expected keys "
+                                     f"such as {sorted(expected - set(state['agent']))[:2]}); use another "
+                                     "out_dir or resume=False")
+            agent.load_state_dict(stack_members([s["agent"] for s in states]))
             for name in optimizers:
-                getattr(agent, name).load_state_dict(join([s[name] for s in states]))
-            agent.updates = (np.array([s["updates"] for s in states], np.int64) if sac_like
-                             else states[0]["updates"])
+                getattr(agent, name).load_state_dict(stack_members([s[name] for s in states]))
+            agent.updates = np.array([s["updates"] for s in states], np.int64)
             if ensemble is not None:
                 ensemble.load_state_dict(stack_members([s["ensemble"] for s in states]))
                 reward_opt.load_state_dict(stack_members([s["reward_opt"] for s in states]))  # type: ignore[union-attr]
@@ -398,9 +392,9 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
         if ensemble is not None:
             reward_states = (ensemble.state_dict(), reward_opt.state_dict(), meta_opt.state_dict())  # type: ignore[union-attr]
         for e, (run, out, c) in enumerate(zip(runs, outs, configs, strict=True)):
-            state = {"config": dataclasses.asdict(c), "step": step, "agent": member(agent_state, e),
-                     **{n: member(s, e) for n, s in opt_states.items()},
-                     "updates": int(agent.updates[e]) if sac_like else agent.updates,
+            state = {"config": dataclasses.asdict(c), "step": step, "agent": member_slice(agent_state, e),
+                     **{n: member_slice(s, e) for n, s in opt_states.items()},
+                     "updates": int(agent.updates[e]),
                      "seed": run.state_dict()}
             if reward_states is not None:
                 state.update(ensemble=member_slice(reward_states[0], e),
@@ -422,8 +416,8 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
     learned = cfg.algorithm in ("pebble", "surf", "mrn")
     for step in range(start_step, cfg.total_steps):
         if not sac_like:  # Preference PPO is on-policy: the policy acts from the first step
-            raw_action, logp, value = agent.sample(obs[0], generators[0])
-            action = np.clip(raw_action, -1.0, 1.0).astype(np.float32)[None]
+            raw_action, logp, value = agent.sample(obs, generators)
+            action = np.clip(raw_action, -1.0, 1.0).astype(np.float32)
         elif step < cfg.num_seed_steps:
             action = np.stack([r.rng.uniform(-1.0, 1.0, size=act_dim).astype(np.float32) for r in runs])
         else:
@@ -435,9 +429,10 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
         success = np.asarray(info.get("success", np.zeros(members)), np.float64)
         for e, run in enumerate(runs):
             if not sac_like:
-                for key, value_ in (("obs", obs[0]), ("action", raw_action), ("logp", logp), ("value", value),
-                                    ("next_obs", next_obs[0]), ("terminated", float(terminated[0])),
-                                    ("end", bool(terminated[0] or truncated[0]))):
+                for key, value_ in (("obs", obs[e]), ("action", raw_action[e]), ("logp", float(logp[e])),
+                                    ("value", float(value[e])), ("next_obs", next_obs[e]),
+                                    ("terminated", float(terminated[e])),
+                                    ("end", bool(terminated[e] or truncated[e]))):
                     run.rollout[key].append(value_)
             # IPL has no reward model and PPO scores its rollouts itself: nothing reads their column
             stored = float(true_reward[e]) if cfg.algorithm == "sac" else float(reward[e]) if learned else 0.0
@@ -471,11 +466,12 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
                 feedback_round(global_step, size)
 
         if not sac_like:
-            run = runs[0]
-            if len(run.rollout["obs"]) == cfg.ppo_rollout_steps:
-                run.metrics, run.phase = _ppo_step(agent, ensemble, run, cfg, global_step)  # type: ignore[arg-type]
-                for values in run.rollout.values():
-                    values.clear()
+            if len(runs[0].rollout["obs"]) == cfg.ppo_rollout_steps:  # every seed's rollout is complete
+                metrics, phase = _ppo_step(agent, ensemble, runs, cfg, global_step)  # type: ignore[arg-type]
+                for e, run in enumerate(runs):
+                    run.set_metrics(metrics, e, phase)
+                    for values in run.rollout.values():
+                        values.clear()
         elif global_step > cfg.num_seed_steps:
             _update(agent, ensemble, meta_opt, runs, cfg, global_step, device)
         for run in runs:
