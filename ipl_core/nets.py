@@ -85,6 +85,15 @@ class EnsembleLinear(nn.Module):
                              self.weight.reshape(-1, self.out_dim, self.in_dim).transpose(1, 2))
 
 
+def member_noise(shape: Sequence[int], generators: Sequence[torch.Generator | None],
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal noise ``(len(generators), *shape)`` on the CPU, member e's drawn from
+    ``generators[e]`` (zeros where it is None: a member that draws nothing), so that a seed draws the same
+    noise on any device and in a batch of any size."""
+    return torch.stack([torch.zeros(shape, dtype=dtype) if g is None
+                        else torch.randn(shape, generator=g, dtype=dtype) for g in generators])
+
+
 class EnsembleMLP(nn.Module):
     """Independent MLPs with ReLU (or ``activation``), one per member, evaluated together
     (:class:`EnsembleLinear` layers).
@@ -197,8 +206,8 @@ class GaussianActor(nn.Module):
         """A draw a ~ pi(.|s) (mean + std * standard normal), member e's noise from ``generators[e]``. The
         generators are CPU generators whatever the device, so a run draws the same noise on any device."""
         mean, std = self.mean_std(obs)
-        noise = torch.stack([torch.randn(mean.shape[1:], generator=g, dtype=obs.dtype)
-                             for g in _generators(generators, mean.shape[0], "GaussianActor.sample")])
+        noise = member_noise(mean.shape[1:], _generators(generators, mean.shape[0], "GaussianActor.sample"),
+                             obs.dtype)
         return mean + std * noise.to(obs.device)
 
     @torch.no_grad()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ipl_core.nets import EnsembleMLP
+from ipl_core.nets import EnsembleMLP, member_noise
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.members import MemberAdam, clip_member_grad_norm_, init_generators
 from ipl_core.online.sac import Metrics, metrics_of
@@ -70,7 +70,7 @@ class PPOAgent(nn.Module):
         ``generators[e]``, a CPU generator, whatever the device."""
         x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(1)
         mean = self.policy(x)
-        noise = torch.stack([torch.randn(mean.shape[1:], generator=g) for g in generators]).to(self.device)
+        noise = member_noise(mean.shape[1:], generators).to(self.device)
         action = mean + self.log_std.exp() * noise
         logp = self.log_prob(x, action)[0][:, 0]
         value = self.value(x)[:, 0, 0]

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ipl_core.nets import CriticEnsemble, EnsembleMLP
+from ipl_core.nets import CriticEnsemble, EnsembleMLP, member_noise
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.members import MemberAdam, init_generators
 from ipl_core.online.replay import Batch
@@ -58,12 +58,10 @@ class TanhGaussianActor(nn.Module):
         generator is None draws nothing (zero noise: it is not updated at this step); ``generators=None``
         draws every member's noise from torch's global generator."""
         mean, log_std = self(obs)
-        shape = mean.shape[1:]
         if generators is None:
             noise = torch.randn(mean.shape, dtype=mean.dtype)
         else:
-            noise = torch.stack([torch.zeros(shape, dtype=mean.dtype) if g is None
-                                 else torch.randn(shape, generator=g, dtype=mean.dtype) for g in generators])
+            noise = member_noise(mean.shape[1:], generators, mean.dtype)
         noise = noise.to(mean.device)
         pre = mean + log_std.exp() * noise
         action = torch.tanh(pre)
