@@ -96,6 +96,19 @@ def episode_returns(dataset: OfflineDataset) -> tuple[np.ndarray, np.ndarray]:
     return returns, ends - first + 1
 
 
+def draw_segment_starts(offline: OfflineDataset, segment_length: int, size: tuple[int, ...],
+                        rng: np.random.Generator) -> np.ndarray:
+    """Start rows of shape ``size`` drawn uniformly (with replacement) among :func:`valid_segment_starts`, so
+    that no segment crosses an episode boundary (IPL App. B.3); a clear error when no segment fits."""
+    starts = valid_segment_starts(offline, segment_length)
+    if len(starts) == 0:
+        raise ValueError(
+            f"{offline.source}: no segment of {segment_length} steps fits inside an episode; "
+            f"expected episodes of at least {segment_length} steps"
+        )
+    return starts[rng.integers(0, len(starts), size=size)]
+
+
 def make_preference_dataset(
     offline: OfflineDataset,
     num_queries: int,
@@ -106,23 +119,17 @@ def make_preference_dataset(
 ) -> PreferenceDataset:
     """Draw ``num_queries`` pairs of segments uniformly from ``offline`` and label them with ``teacher``.
 
-    Start rows are drawn uniformly (with replacement) among :func:`valid_segment_starts`, so no segment
-    crosses an episode boundary (IPL App. B.3). Labels are P[segment 1 preferred] from the ground-truth
-    ``rewards``. ``scale`` (for the skip and equal thresholds) defaults to the dataset's mean episode return
-    times ``segment_length`` / mean episode length (:func:`~ipl_core.teachers.segment_return_scale`).
-    Queries the teacher skips are dropped, so the result may hold fewer than ``num_queries`` pairs.
+    Start rows come from :func:`draw_segment_starts`, so no segment crosses an episode boundary. Labels are
+    P[segment 1 preferred] from the ground-truth ``rewards``. ``scale`` (for the skip and equal thresholds)
+    defaults to the dataset's mean episode return times ``segment_length`` / mean episode length
+    (:func:`~ipl_core.teachers.segment_return_scale`). Queries the teacher skips are dropped, so the result
+    may hold fewer than ``num_queries`` pairs.
     """
     if num_queries < 1:
         raise ValueError(f"num_queries must be at least 1, got {num_queries}")
-    starts = valid_segment_starts(offline, segment_length)
-    if len(starts) == 0:
-        raise ValueError(
-            f"{offline.source}: no segment of {segment_length} steps fits inside an episode; "
-            f"expected episodes of at least {segment_length} steps"
-        )
-    pick = rng.integers(0, len(starts), size=(2, num_queries))
-    seg_1 = gather_segments(offline, starts[pick[0]], segment_length)
-    seg_2 = gather_segments(offline, starts[pick[1]], segment_length)
+    pick = draw_segment_starts(offline, segment_length, (2, num_queries), rng)
+    seg_1 = gather_segments(offline, pick[0], segment_length)
+    seg_2 = gather_segments(offline, pick[1], segment_length)
     if scale is None:
         returns, lengths = episode_returns(offline)
         mean_length = max(1, round(float(lengths.mean())))
