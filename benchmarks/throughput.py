@@ -36,6 +36,7 @@ from ipl_core.config import OfflineConfig, preset
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.experiments.studies import expand
 from ipl_core.experiments.variants import get_variant, variant_config
+from ipl_core.io import atomic_write
 from ipl_core.trainer import train
 
 OUT = Path(__file__).with_name("throughput-cpu.json")
@@ -141,6 +142,11 @@ def measure(steps: int, only: set[tuple[str, str]] | None = None) -> dict[str, A
     return studies
 
 
+def save(path: Path, record: dict[str, Any]) -> None:
+    """Write the record as indented JSON in its own key order, atomically (a killed run keeps the old one)."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed updates per configuration")
@@ -174,7 +180,7 @@ def main() -> None:
                                             "methods": {}}
             for name, measured in entry["methods"].items():
                 record["studies"][study]["methods"][name] = measured | stamp
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        save(args.out, record)
         print(json.dumps(studies, indent=2))
         return
     record = {
@@ -186,7 +192,7 @@ def main() -> None:
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # other work on the cores
         "studies": studies,
     }
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    save(args.out, record)
     print(json.dumps(record, indent=2))
 
 
