@@ -83,6 +83,16 @@ def test_a_folder_made_with_another_recipe_is_refused(tmp_path: Path, very_bad_r
         generate_locomotion(LocomotionRecipe(**{**TINY, "collect_steps": 160}), tmp_path, progress=False)
 
 
+def test_a_snapshot_of_another_actor_layout_is_named(tmp_path: Path, very_bad_random_policy: None) -> None:
+    generate_locomotion(LocomotionRecipe(**TINY), tmp_path, progress=False)
+    last = sorted((tmp_path / "snapshots").glob("actor_*.pt"))[-1]
+    state = torch.load(last, weights_only=False)
+    state["actor"] = {k.replace("layers.", ""): v for k, v in state["actor"].items()}  # an older layout
+    torch.save(state, last)
+    with pytest.raises(ValueError, match=rf"{last.name} holds an actor of another layout .* delete "):
+        generate_locomotion(LocomotionRecipe(**TINY), tmp_path, progress=False)
+
+
 def test_medium_is_the_first_snapshot_a_third_of_the_way_to_the_expert() -> None:
     snapshots = pd.DataFrame({"step": [10, 20, 30, 40], "return": [50.0, 400.0, 300.0, 1000.0]})
     assert pick_medium(snapshots, random_return=100.0, fraction=1 / 3).step == 20  # (400-100)/900 >= 1/3

@@ -190,10 +190,17 @@ def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: 
                           np.asarray(rows["term"], bool), np.asarray(rows["timeout"], bool), source)
 
 
-def _actor(recipe: LocomotionRecipe, obs_dim: int, act_dim: int, state: dict, device: str
+def _actor(recipe: LocomotionRecipe, obs_dim: int, act_dim: int, snapshot: dict, device: str
            ) -> TanhGaussianActor:
+    """The policy of a snapshot (``actor``: its weights, ``file``: where it was read); a snapshot whose
+    weights are named otherwise (made by another version of the actor) stops with an error naming it."""
     actor = TanhGaussianActor(obs_dim, act_dim, recipe.hidden_dim, 2)
-    actor.load_state_dict(state)
+    expected = set(actor.state_dict())
+    if set(snapshot["actor"]) != expected:
+        raise ValueError(f"{snapshot['file']} holds an actor of another layout (expected keys such as "
+                         f"{sorted(expected - set(snapshot['actor']))[:2]}); delete "
+                         f"{Path(snapshot['file']).parents[1]} to make its datasets again")
+    actor.load_state_dict(snapshot["actor"])
     return actor.to(device)
 
 
@@ -244,7 +251,7 @@ def _generate_locomotion(recipe: LocomotionRecipe, cfg: OnlineConfig, out: Path,
         train_online(cfg, out_dir=out / "sac", progress=progress, on_evaluation=on_evaluation)
         timings["train_seconds"] = timings.get("train_seconds", 0.0) + time.perf_counter() - start
         write_json(timings_file, timings)
-    states = [torch.load(f, map_location="cpu", weights_only=False)
+    states = [torch.load(f, map_location="cpu", weights_only=False) | {"file": f}
               for f in sorted(snapshot_dir.glob("actor_*.pt"))]
     snapshots = pd.DataFrame({"step": [s["step"] for s in states], "return": [s["return"] for s in states]})
     random_return = random_policy_return(recipe.task, max(recipe.eval_episodes, 10), recipe.seed + 3_000_000)
@@ -261,7 +268,7 @@ def _generate_locomotion(recipe: LocomotionRecipe, cfg: OnlineConfig, out: Path,
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     for offset, (name, snapshot) in enumerate(chosen.items(), start=1):
         summary[f"{name}_policy"] = {"step": snapshot["step"], "eval_return": snapshot["return"]}
-        actor = _actor(recipe, obs_dim, act_dim, snapshot["actor"], cfg.device)
+        actor = _actor(recipe, obs_dim, act_dim, snapshot, cfg.device)
         seed = recipe.seed + offset * 1_000_000
 
         def build(tmp: Path, actor: TanhGaussianActor = actor, name: str = name, seed: int = seed,
