@@ -225,9 +225,10 @@ ONLINE_CPU_SETTINGS: dict[str, Any] = {
     "num_unsup_steps": 4000, "feedback_per_round": 25, "feedback_interval": 5000, "ppo_rollout_steps": 2000,
     "eval_interval": 5000, "eval_episodes": 10, "log_interval": 1000, "checkpoint_interval": 5000,
 }
-"""About 10-13 minutes per cell with two cells at once on 2 cores (measured 2026-11-29 with three evaluation
-episodes: SAC, PEBBLE, SURF and MRN 10-13 min, Preference PPO 2 min, IPL online 30 min, whose critic also
-scores 16 labelled pairs of 50-step segments at every update). 20k steps of walker-walk (the paper: 500k),
+"""About 6-7 minutes of compute per seed with five seeds per process and two processes at once on 2 cores
+(measured 2026-11-30: SAC and MRN 5.5 min, SURF 6.9, PEBBLE 7.4; one seed per process, 2026-11-29, took
+10-13 min, Preference PPO 2 min and IPL online 30 min, whose critic also scores 16 labelled pairs of
+50-step segments at every update). 20k steps of walker-walk (the paper: 500k),
 networks of 256 units and batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper:
 1k and 9k), the task's label budget in four rounds every 5k steps, ten evaluation episodes every 5k steps
 (the paper: every 10k). Far too short to learn to walk: it compares the methods' first 20k steps, not
@@ -245,9 +246,9 @@ STUDIES["online"] = Study(
     grid={
         "smoke": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"),
                   "task": ("walker-walk", "door-open-v3"), "seed": (0,)},
-        # MRN's comparison (SAC with the true reward, PEBBLE, SURF, MRN) on Walker, five seeds: 20 cells of
-        # 10-13 minutes, about 2 h with --jobs 2. IPL online, Preference PPO and Door Open run at smoke
-        # and full only.
+        # MRN's comparison (SAC with the true reward, PEBBLE, SURF, MRN) on Walker, five seeds: 1 h 05 min
+        # with --jobs 2 --seeds-per-process 5 (2026-11-30). IPL online, Preference PPO and Door Open run at
+        # smoke and full only.
         "cpu": {"algorithm": ("sac", "pebble", "surf", "mrn"), "task": ("walker-walk",), "seed": CPU_SEEDS},
         # MRN Fig. 2-3 and Table 1: every method on nine tasks, ten seeds (plus IPL online, IPL Fig. 5).
         "full": {"algorithm": ("sac", "pebble", "surf", "mrn", "ipl", "ppo"), "task": _MRN_TASKS,
