@@ -8,7 +8,8 @@ same loop without them, measured in one run.
 Each timed run is one seed of walker-walk on a short schedule that passes through every phase of a real run:
 random steps, unsupervised pre-training, the critic reset, feedback rounds (reward training and relabelling)
 and learned-reward updates, then one evaluation episode. Its rate is environment steps over wall-clock
-seconds, evaluation included. The 100 updates after the reset are a larger share of this short run (about 5
+seconds, evaluation included, and over the process's CPU seconds, which a busy machine inflates far less
+(torch runs on one thread). The 100 updates after the reset are a larger share of this short run (about 5
 % of its updates) than of a real one (under 1 % of the `cpu` profile's). The runs alternate in ``--rounds``
 rounds, so that a busy machine slows all of them alike; each rate is the median over rounds. Preference PPO
 has no replay buffer, reset or query pool and runs its own rollout schedule.
@@ -33,11 +34,11 @@ from ipl_core.online.train import train_online
 METHODS = ("sac", "pebble", "surf", "mrn", "ipl", "ppo")
 
 
-def timed(cfg) -> float:  # type: ignore[no-untyped-def]
-    """Environment steps per second of one run of ``cfg`` (no files written)."""
-    start = time.perf_counter()
+def timed(cfg) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Environment steps per wall-clock second and per CPU second of one run of ``cfg`` (no files written)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     train_online(cfg, progress=False)
-    return cfg.total_steps / (time.perf_counter() - start)
+    return cfg.total_steps / (time.perf_counter() - wall), cfg.total_steps / (time.process_time() - cpu)
 
 
 def main() -> None:
@@ -59,17 +60,20 @@ def main() -> None:
                for name in dict.fromkeys([*args.methods, "pebble"])}
     pebble = configs["pebble"]
     configs["pebble without them"] = dataclasses.replace(pebble, query_episodes=0, reset_update=0)
-    rates: dict[str, list[float]] = {name: [] for name in configs}
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
     for _ in range(args.rounds):
         for name, cfg in configs.items():
             rates[name].append(timed(cfg))
     print(f"task={pebble.task} hidden={pebble.hidden_dim}x{pebble.hidden_depth} batch={pebble.batch_size} "
           f"threads={args.threads}; {pebble.total_steps} steps per run ({args.phase} random, {args.phase} "
           f"pre-training, rounds every {args.phase}); median of {args.rounds} runs")
-    for name, values in rates.items():
-        print(f"{name:>20}: {statistics.median(values):7.1f} env steps/s")
-    ratio = statistics.median(rates["pebble"]) / statistics.median(rates["pebble without them"])
-    print(f"PEBBLE with the released code's query pool and reset updates: {ratio:.2f}x the rate without them")
+    median = {name: [statistics.median(v[i] for v in runs) for i in (0, 1)] for name, runs in rates.items()}
+    for name, (wall, cpu) in median.items():
+        print(f"{name:>20}: {wall:7.1f} env steps per wall-clock s, {cpu:7.1f} per CPU s")
+    for i, clock in enumerate(("wall-clock", "CPU")):
+        ratio = median["pebble"][i] / median["pebble without them"][i]
+        print(f"PEBBLE with the released code's query pool and reset updates: {ratio:.2f}x the rate "
+              f"without them ({clock} time)")
 
 
 if __name__ == "__main__":
