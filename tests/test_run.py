@@ -4,6 +4,7 @@ aggregation."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,7 @@ from ipl_core.experiments import studies
 from ipl_core.experiments.aggregate import aggregate
 from ipl_core.experiments.results import load_study
 from ipl_core.experiments.run import (
+    Attempts,
     Group,
     cell_dir,
     config_dir,
@@ -178,6 +180,38 @@ def test_seeds_of_a_configuration_run_in_one_process(tiny_study: Path, tmp_path:
     # The layout is that of one seed per process: the aggregation reads it unchanged.
     summary = pd.read_parquet(aggregate("tiny", "smoke", results) / "summary.parquet").set_index("width")
     assert summary.loc[2, "final_mean"] == pytest.approx(2 * 3 + 0.05)
+
+
+def test_a_resumed_group_records_every_attempt(tiny_study: Path, tmp_path: Path) -> None:
+    """An interrupted process leaves its commit and seconds; the finished cells add them to their own."""
+    results = tmp_path / "results"
+    cells = [c for c in expand("tiny", "smoke") if c.params["width"] == 1]
+    earlier = [{"commit": "0" * 40, "seconds": 100.0}]  # what a killed process left behind
+    (config_dir(cells[0], results)).mkdir(parents=True)
+    (config_dir(cells[0], results) / "seeds=0-1.attempts.json").write_text(json.dumps(earlier))
+    run_group(Group(tuple(cells)), results, tiny_study)
+    for cell in cells:
+        config = json.loads((cell_dir(cell, results) / "config.json").read_text())
+        first, now = config["commit"].split(";")
+        assert first == "0" * 40 and now and config["attempts"] == 2
+        assert 100.0 < config["process_wall_time_s"] < 200.0
+        assert config["wall_time_s"] == pytest.approx(config["process_wall_time_s"] / 2)
+    assert not list(results.rglob("*.attempts.json"))  # gone once the group has finished
+    info = load_study("tiny", root=aggregate("tiny", "smoke", results).parents[1]).info
+    assert info.commit.split(";")[0] == "0" * 40 and info.commit.count(";") == 1  # each commit once
+
+
+def test_an_interrupted_attempt_is_kept_with_its_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "seeds=0.attempts.json"
+    with pytest.raises(KeyboardInterrupt), Attempts(path, interval=0.05):
+        time.sleep(0.2)
+        assert json.loads(path.read_text())[0]["seconds"] > 0.0  # rewritten while the process runs
+        raise KeyboardInterrupt
+    [record] = json.loads(path.read_text())
+    assert record["seconds"] >= 0.2 and record["commit"]
+    with Attempts(path) as attempts:
+        pass
+    assert len(attempts.records) == 2 and attempts.seconds >= 0.2
 
 
 def test_groups_cut_each_configuration_into_chunks_of_seeds() -> None:

@@ -160,7 +160,7 @@ def _run_info(study: str, profile: str, runs: pd.DataFrame, configs: list[dict],
         seeds=tuple(sorted(runs["seed"].unique().tolist())),
         steps=steps,
         device="; ".join(sorted({c["device_description"] for c in configs})),
-        commit=";".join(sorted({c["commit"] for c in configs})),
+        commit=";".join(sorted({part for c in configs for part in c["commit"].split(";")})),
         wall_time_s=float(sum(c["wall_time_s"] for c in configs)),
         finished=_finished(configs, stored),
     )

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -119,20 +120,21 @@ def run_group(
     out = config_dir(cell, results_dir)
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    started = time.perf_counter()
     parameters = todo.parameters(results_dir, threads)
-    partial = out / f"seeds={'-'.join(map(str, todo.seeds))}.partial.ipynb"
-    try:
-        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters,
-                                   cwd=str(experiments_dir), progress_bar=progress_bar)
-    except PapermillExecutionError as error:
-        if "OutOfMemoryError" in error.ename:
-            raise RuntimeError(
-                f"{out}: {len(todo.seeds)} seeds in one process (seeds_per_process) do not fit in the "
-                f"memory of device={cell.params['device']!r} ({error.ename}); lower --seeds-per-process"
-            ) from error
-        raise
-    wall = time.perf_counter() - started
+    stem = f"seeds={'-'.join(map(str, todo.seeds))}"
+    partial = out / f"{stem}.partial.ipynb"
+    with Attempts(out / f"{stem}.attempts.json") as attempts:
+        try:
+            papermill.execute_notebook(str(notebook), str(partial), parameters=parameters,
+                                       cwd=str(experiments_dir), progress_bar=progress_bar)
+        except PapermillExecutionError as error:
+            if "OutOfMemoryError" in error.ename:
+                raise RuntimeError(
+                    f"{out}: {len(todo.seeds)} seeds in one process (seeds_per_process) do not fit in the "
+                    f"memory of device={cell.params['device']!r} ({error.ename}); lower --seeds-per-process"
+                ) from error
+            raise
+    wall = attempts.seconds
     for member in todo.cells:
         folder = cell_dir(member, results_dir)
         if not (folder / "metrics.parquet").is_file():
@@ -147,15 +149,59 @@ def run_group(
             "run_dir": str(folder.resolve()),
             "study": member.study,
             "config_id": member.config_id,
-            "commit": git_commit(),
+            "commit": attempts.commits,
             "device_description": device_description(str(member.params["device"])),
             "seeds_per_process": len(todo.seeds),
             "wall_time_s": wall / len(todo.seeds),  # this seed's share: the sum over seeds is the compute
             "process_wall_time_s": wall,
+            "attempts": len(attempts.records),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         })
     partial.unlink()
+    attempts.path.unlink()
     return folders
+
+
+class Attempts:
+    """The processes that ran one group of seeds, kept in ``path`` (JSON: a list of ``{"commit", "seconds"}``)
+    while the group is unfinished. An interrupted process leaves its commit and its seconds (rewritten every
+    ``interval`` seconds, so a killed one loses at most that much); the process that resumes from its
+    checkpoints adds its own, so a finished cell records every commit it ran at and all of its wall time."""
+
+    def __init__(self, path: Path, interval: float = 30.0) -> None:
+        self.path, self.interval = path, interval
+        self.records: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
+        self.records.append({"commit": git_commit(), "seconds": 0.0})
+        self._started, self._stop = time.perf_counter(), threading.Event()
+        self._beat = threading.Thread(target=self._write_every_interval, daemon=True)
+
+    def _write(self) -> None:
+        self.records[-1]["seconds"] = time.perf_counter() - self._started
+        write_json(self.path, self.records)
+
+    def _write_every_interval(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._write()
+
+    def __enter__(self) -> Attempts:
+        self._write()
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._beat.join()
+        self._write()
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds of every attempt together."""
+        return float(sum(r["seconds"] for r in self.records))
+
+    @property
+    def commits(self) -> str:
+        """Every commit an attempt ran at, in order, joined by ``;``."""
+        return ";".join(dict.fromkeys(r["commit"] for r in self.records))
 
 
 def run_grid(
