@@ -212,6 +212,9 @@ def test_an_interrupted_attempt_is_kept_with_its_seconds(tmp_path: Path) -> None
     with Attempts(path) as attempts:
         pass
     assert len(attempts.records) == 2 and attempts.seconds >= 0.2
+    path.write_text('[{"commit": "abc"}]')
+    with pytest.raises(ValueError, match=r"seeds=0.attempts.json: expected a JSON list .*'seconds'"):
+        Attempts(path)
 
 
 def test_groups_cut_each_configuration_into_chunks_of_seeds() -> None:

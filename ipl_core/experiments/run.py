@@ -170,7 +170,14 @@ class Attempts:
 
     def __init__(self, path: Path, interval: float = 30.0) -> None:
         self.path, self.interval = path, interval
-        self.records: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
+        self.records: list[dict[str, Any]] = []
+        if path.is_file():
+            try:
+                self.records = [{"commit": str(r["commit"]), "seconds": float(r["seconds"])}
+                                for r in json.loads(path.read_text())]
+            except (TypeError, KeyError, ValueError) as error:  # ValueError: also bad JSON
+                raise ValueError(f"{path}: expected a JSON list of records with 'commit' and 'seconds' "
+                                 f"({error!r}); repair or delete it") from error
         self.records.append({"commit": git_commit(), "seconds": 0.0})
         self._started, self._stop = time.perf_counter(), threading.Event()
         self._beat = threading.Thread(target=self._write_every_interval, daemon=True)
