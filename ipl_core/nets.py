@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -92,6 +92,16 @@ def member_noise(shape: Sequence[int], generators: Sequence[torch.Generator | No
     noise on any device and in a batch of any size."""
     return torch.stack([torch.zeros(shape, dtype=dtype) if g is None
                         else torch.randn(shape, generator=g, dtype=dtype) for g in generators])
+
+
+def require_layout(state: Mapping[str, object], module: nn.Module, source: object, what: str,
+                   remedy: str) -> None:
+    """Stop with an error naming ``source`` when the weights ``state`` has other names than ``module``'s (a
+    file written by another version of the network), before ``load_state_dict`` fails without saying where."""
+    expected = set(module.state_dict())
+    if set(state) != expected:
+        raise ValueError(f"{source} holds {what} of another layout (expected keys such as "
+                         f"{sorted(expected - set(state))[:2]}); {remedy}")
 
 
 class EnsembleMLP(nn.Module):

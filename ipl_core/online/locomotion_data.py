@@ -30,6 +30,7 @@ from ipl_core.data.datasets import OfflineDataset
 from ipl_core.data.segments import episode_returns
 from ipl_core.data.store import cached, file_lock, read_manifest, write_manifest
 from ipl_core.io import RESULTS_DIR, RunInfo, atomic_write, save_study, write_json
+from ipl_core.nets import require_layout
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
@@ -195,11 +196,8 @@ def _actor(recipe: LocomotionRecipe, obs_dim: int, act_dim: int, snapshot: dict,
     """The policy of a snapshot (``actor``: its weights, ``file``: where it was read); a snapshot whose
     weights are named otherwise (made by another version of the actor) stops with an error naming it."""
     actor = TanhGaussianActor(obs_dim, act_dim, recipe.hidden_dim, 2)
-    expected = set(actor.state_dict())
-    if set(snapshot["actor"]) != expected:
-        raise ValueError(f"{snapshot['file']} holds an actor of another layout (expected keys such as "
-                         f"{sorted(expected - set(snapshot['actor']))[:2]}); delete "
-                         f"{Path(snapshot['file']).parents[1]} to make its datasets again")
+    require_layout(snapshot["actor"], actor, snapshot["file"], "an actor",
+                   f"delete {Path(snapshot['file']).parents[1]} to make its datasets again")
     actor.load_state_dict(snapshot["actor"])
     return actor.to(device)
 

@@ -35,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from ipl_core.io import atomic_write, write_json, write_table
+from ipl_core.nets import require_layout
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.envs import make_env
 from ipl_core.online.ipl_online import critic_preference_probabilities, ipl_update
@@ -282,12 +283,9 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
                 if _without_device(state["config"]) != _without_device(dataclasses.asdict(c)):
                     raise ValueError(f"{d / CHECKPOINT} was written with a different configuration; "
                                      "use another out_dir or resume=False")
-            expected = set(agent.state_dict())
             for state, d in zip(states, dirs, strict=True):
-                if set(state["agent"]) != expected:
-                    raise ValueError(f"{d / CHECKPOINT} holds networks of another layout (expected keys "
-                                     f"such as {sorted(expected - set(state['agent']))[:2]}); use another "
-                                     "out_dir or resume=False")
+                require_layout(state["agent"], agent, d / CHECKPOINT, "networks",
+                               "use another out_dir or resume=False")
             agent.load_state_dict(stack_members([s["agent"] for s in states]))
             for name in optimizers:
                 getattr(agent, name).load_state_dict(stack_members([s[name] for s in states]))
