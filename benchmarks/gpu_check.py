@@ -182,6 +182,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {bench!r})
 import torch
+torch.set_num_threads({threads})
 from throughput import random_data
 import numpy as np
 from ipl_core.config import preset
@@ -213,7 +214,10 @@ def kill_and_resume(device: str, steps: int) -> dict[str, Any]:
                  log_every=every, eval_every=0)
     with tempfile.TemporaryDirectory() as tmp:
         killed, cpu = Path(tmp) / "killed", Path(tmp) / "cpu"
-        code = CHILD.format(bench=str(Path(__file__).parent), device=device, steps=steps * 100, every=every)
+        # The child uses the parent's thread count: CPU kernels split their sums by thread, so a different
+        # count rounds differently and the resumed run would not repeat the uninterrupted one bit for bit.
+        code = CHILD.format(bench=str(Path(__file__).parent), device=device, steps=steps * 100, every=every,
+                            threads=torch.get_num_threads())
         child = subprocess.Popen([sys.executable, "-c", code, str(killed)], start_new_session=True)
         deadline = time.time() + 300
         while (saved_step := checkpoint_step(killed)) is None:
