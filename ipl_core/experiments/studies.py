@@ -263,8 +263,10 @@ STUDIES["online-feedback"] = Study(
     grid={
         "smoke": {"algorithm": ("pebble", "surf", "mrn"), "task": ("walker-walk", "door-open-v3"),
                   "feedback_budget": (20, 40), "seed": (0,)},
-        # PEBBLE against MRN on Walker at two budgets, five seeds: 20 cells of 13-16 minutes, about 2.5 h
-        # with --jobs 2. SURF and Door Open (the rest of MRN Fig. 4) run at smoke and full only.
+        # PEBBLE against MRN on Walker at two budgets, five seeds. Measured on 2026-11-30 with --jobs 2
+        # --seeds-per-process 5 on 2 cores: 11,545 s of compute for the 20 cells (about 1.6 h of wall time;
+        # one seed per process took 13-16 minutes per cell). SURF and Door Open (the rest of MRN Fig. 4)
+        # would take the study past two hours, so they run at smoke and full only.
         "cpu": {"algorithm": ("pebble", "mrn"), "task": ("walker-walk",), "feedback_budget": (100, 400),
                 "seed": CPU_SEEDS},
         # MRN Fig. 4: three methods, Walker and Door Open, 100 to 2000 labels, five seeds.
