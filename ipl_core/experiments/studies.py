@@ -383,9 +383,9 @@ STUDIES["ipl-locomotion"] = Study(
     grid={
         "smoke": {"variant": ("iql", "mr", "ipl", "pt"), "dataset": ("hopper-medium-replay",), "seed": (0,)},
         # IPL against the oracle (IQL on the true reward) and MR of Table 1, and IPL without sub-sampled
-        # segments (Table 2), on the two medium-replay datasets, five seeds. Measured on 2026-11-29 with
-        # --jobs 2 on 2 cores and five evaluation episodes: about 4 minutes per IPL cell (No Aug 5.5), 1.5
-        # for IQL and MR, so about 1.5 h with ten evaluation episodes.
+        # segments (Table 2), on the two medium-replay datasets, five seeds. Measured on 2026-11-30 with
+        # --jobs 2 --seeds-per-process 5 on 2 cores at 2k updates: 22 minutes of wall time, 2,618 s of
+        # compute (per seed: IPL 1.5 minutes, No Aug 2, IQL and MR 0.5), hence 5k updates here.
         "cpu": {"variant": ("ipl", "iql", "mr", "ipl-no-aug"),
                 "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": CPU_SEEDS},
         # IPL Table 1 and Table 7: every column on the four locomotion datasets, five seeds.
@@ -402,12 +402,12 @@ STUDIES["ipl-locomotion"] = Study(
                   "segment_length": 10, "subsample_length": 8, "steps": 40, "reward_steps": 40,
                   "eval_every": 40, "eval_episodes": 1, "eval_episode_length": 100, "log_every": 10,
                   "checkpoint_every": 20},
-        # The cpu datasets (100k SAC steps, 100k collected steps per policy) must exist. 2k updates (the
-        # paper: 1M), MR's reward trained for 1k of them (the paper: 20k of 1M), ten 1000-step evaluation
-        # episodes at steps 0, 1k and 2k.
+        # The cpu datasets (100k SAC steps, 100k collected steps per policy) must exist. 5k updates (the
+        # paper: 1M), MR's reward trained for 2.5k of them (the paper: 20k of 1M), ten 1000-step evaluation
+        # episodes every 1250 steps.
         "cpu": {**_LOCOMOTION_COMMON, "data_profile": "cpu", "make_data": False, "segment_length": 100,
-                "subsample_length": 64, "steps": 2000, "reward_steps": 1000, "eval_every": 1000,
-                "eval_episodes": 10, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1000},
+                "subsample_length": 64, "steps": 5000, "reward_steps": 2500, "eval_every": 1250,
+                "eval_episodes": 10, "eval_episode_length": 1000, "log_every": 250, "checkpoint_every": 1250},
         # IPL App. B.2 and Table 5: k = 100 cut to s = 64, 1M updates, MR's reward for 20k, ten evaluation
         # episodes every 5000 steps; data from `python -m ipl_core.online.locomotion_data <task> --profile
         # full --out data/locomotion/full/<task>`.
