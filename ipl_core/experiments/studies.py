@@ -385,7 +385,8 @@ STUDIES["ipl-locomotion"] = Study(
         # IPL against the oracle (IQL on the true reward) and MR of Table 1, and IPL without sub-sampled
         # segments (Table 2), on the two medium-replay datasets, five seeds. Measured on 2026-11-30 with
         # --jobs 2 --seeds-per-process 5 on 2 cores at 2k updates: 22 minutes of wall time, 2,618 s of
-        # compute (per seed: IPL 1.5 minutes, No Aug 2, IQL and MR 0.5), hence 5k updates here.
+        # compute (per seed: IPL 1.5 minutes, No Aug 2, IQL and MR 0.5), hence 5k updates here: 8,325 s of
+        # compute, 71 minutes of wall time with the test suite running beside it.
         "cpu": {"variant": ("ipl", "iql", "mr", "ipl-no-aug"),
                 "dataset": ("hopper-medium-replay", "walker2d-medium-replay"), "seed": CPU_SEEDS},
         # IPL Table 1 and Table 7: every column on the four locomotion datasets, five seeds.
