@@ -3,6 +3,34 @@
 The library of the ipl-book. Every algorithm of the book is implemented here once; the chapters import it.
 """
 
+import re
+import sys
+
+SUPPORTED_PYTHON = ">=3.11"
+"""The Pythons ipl_core runs on: pyproject.toml's ``requires-python`` (tests/test_install.py)."""
+SUPPORTED_TORCH = ">=2.11,<3"
+"""The torches ipl_core runs with: pyproject.toml's range (tests/test_install.py)."""
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    match = re.match(r"(\d+)(?:\.(\d+))?", version)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
+
+
+def check_version(name: str, found: str, supported: str) -> None:
+    """Raise ImportError in one line, naming the version found and the range supported, when ``found``
+    (e.g. ``"2.11.0+cu130"``) is outside ``supported`` (``">=A.B"`` or ``">=A.B,<C"``, major.minor only)."""
+    bounds = dict(re.findall(r"(>=|<)\s*([\d.]+)", supported))
+    version = _major_minor(found)
+    if version < _major_minor(bounds[">="]) or ("<" in bounds and version >= _major_minor(bounds["<"])):
+        raise ImportError(f"ipl_core needs {name} {supported}; found {name} {found}")
+
+
+check_version("Python", ".".join(map(str, sys.version_info[:3])), SUPPORTED_PYTHON)  # before torch: an old
+import torch  # Python may have none
+
+check_version("torch", str(torch.__version__), SUPPORTED_TORCH)
+
 from ipl_core.agents import Agent, make_agent
 from ipl_core.bandit import dpo_loss
 from ipl_core.config import OfflineConfig, preset

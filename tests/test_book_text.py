@@ -108,8 +108,10 @@ def test_chapter_has_the_colab_install_cell(chapter: Path) -> None:
     assert 'if "google.colab" in sys.modules:' in source, (
         f"{chapter.relative_to(ROOT)}: the second code cell is not the Colab install cell"
     )
-    assert re.search(r'%pip install --quiet "ipl_core\[[a-z,]*book[a-z,]*\] @ git\+https://', source), (
-        f"{chapter.relative_to(ROOT)}: the install cell does not install ipl_core[book] from git"
+    assert re.search(r'%pip install --quiet "ipl_core\[[a-z,]*book[a-z,]*\] @ git\+https://\S+" '
+                     r'"torch==\{torch.__version__\}"$', source, re.MULTILINE), (
+        f"{chapter.relative_to(ROOT)}: the install cell does not install ipl_core[book] from git beside the "
+        "torch already there (tests/colab_install.py)"
     )
 
 
