@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tolerance import run_tolerance, scaled_gap
 
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.members import member_slice
@@ -85,8 +86,12 @@ def test_members_update_as_their_seeds_alone() -> None:
         alone = PPOAgent(3, 2, cfg, [seed])
         single = ppo_update(alone, obs[e:e + 1], action[e:e + 1], old_logp[e:e + 1], advantages[e:e + 1],
                             returns[e:e + 1], [np.random.default_rng(seed)])
+        # 3 epochs of 3 minibatches: the float32 tolerance of 9 updates (tests/tolerance.py); the policy
+        # loss is a mean of terms of size ~1 (normalised advantages) that cancel, so its scale is 1
+        tolerance = run_tolerance(cfg.ppo_epochs * 3)
         mine = member_slice(together.state_dict(), e)
         for name, value in alone.state_dict().items():
-            assert torch.allclose(mine[name], value, rtol=1e-5, atol=1e-6), name
+            assert scaled_gap(mine[name].flatten().numpy(), value.flatten().numpy()) <= tolerance, name
         for name, value in single.items():
-            assert np.allclose(metrics[name][e], value, rtol=1e-5, atol=1e-6), name
+            floor = 1.0 if name == "policy_loss" else 0.0
+            assert scaled_gap(np.atleast_1d(metrics[name][e]), np.atleast_1d(value), floor) <= tolerance, name
