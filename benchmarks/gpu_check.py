@@ -405,31 +405,38 @@ def main() -> None:
     header = (f"# Device check, {datetime.now(UTC).isoformat(timespec='seconds')}\n\n"
               f"Device: {name}; torch {torch.__version__}; command: `{command}`\n")
     print(header)
-    table = throughput(device, seeds, steps, pairs=64 if args.quick else 500, quick=args.quick)
-    print(f"throughput measured after {time.perf_counter() - started:.0f} s", flush=True)
-    evals = evaluation(device, sorted({1, min(GRID_SEEDS, max(seeds))}) if args.quick else [1, GRID_SEEDS],
-                       (2, 4) if args.quick else (25, 50), args.quick)
-    resume = kill_and_resume(device, 20 if args.quick else 40)
-    group = GRID_SEEDS if GRID_SEEDS in seeds else max(seeds)  # --quick: its largest E stands in
-    extrapolated = grids(table.assign(seeds=table.seeds.replace(group, GRID_SEEDS)),
-                         evals.assign(seeds=evals.seeds.replace(group, GRID_SEEDS)))
-    online = online_throughput(device, args.online_seeds or ([1, 2] if args.quick else [1, 5, 10]),
-                               args.online_steps or (10 if args.quick else 300), args.quick)
-    online_extrapolated = online_grids(online)
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [header]
-    for name, frame, title in (("throughput", table, "Measured throughput (updates/s, peak memory)"),
-                               ("evaluation", evals, "Measured evaluation time"),
-                               ("resume", pd.DataFrame([resume]), "Kill and resume (measured)"),
-                               ("grids", extrapolated, f"Full grids, {GRID_SEEDS} seeds per process: "
-                                                       "EXTRAPOLATED from the rates above, not measured"),
-                               ("online_throughput", online, "Online learners, walker-walk (measured)"),
-                               ("online_grids", online_extrapolated, "Online full grids: EXTRAPOLATED from "
-                                                                     "the online rates above, not measured")):
+
+    def record(name: str, frame: pd.DataFrame, title: str) -> None:
+        """Write ``name``.csv and the Markdown so far as soon as a table is measured: a check stopped
+        later (a time limit) keeps every table it finished."""
         frame.to_csv(args.out / f"{name}.csv", index=False)
         text = frame.to_markdown(index=False, floatfmt=".3g")
         sections.append(f"## {title}\n\n{text}\n")
         print(f"{title}\n{text}\n", flush=True)
+        partial = args.out / "gpu_check.md.partial"
+        partial.write_text("\n".join(sections))
+        partial.replace(args.out / "gpu_check.md")
+
+    table = throughput(device, seeds, steps, pairs=64 if args.quick else 500, quick=args.quick)
+    record("throughput", table, "Measured throughput (updates/s, peak memory)")
+    print(f"throughput measured after {time.perf_counter() - started:.0f} s", flush=True)
+    evals = evaluation(device, sorted({1, min(GRID_SEEDS, max(seeds))}) if args.quick else [1, GRID_SEEDS],
+                       (2, 4) if args.quick else (25, 50), args.quick)
+    record("evaluation", evals, "Measured evaluation time")
+    resume = kill_and_resume(device, 20 if args.quick else 40)
+    record("resume", pd.DataFrame([resume]), "Kill and resume (measured)")
+    group = GRID_SEEDS if GRID_SEEDS in seeds else max(seeds)  # --quick: its largest E stands in
+    extrapolated = grids(table.assign(seeds=table.seeds.replace(group, GRID_SEEDS)),
+                         evals.assign(seeds=evals.seeds.replace(group, GRID_SEEDS)))
+    record("grids", extrapolated, f"Full grids, {GRID_SEEDS} seeds per process: EXTRAPOLATED from the rates "
+                                  "above, not measured")
+    online = online_throughput(device, args.online_seeds or ([1, 2] if args.quick else [1, 5, 10]),
+                               args.online_steps or (10 if args.quick else 300), args.quick)
+    record("online_throughput", online, "Online learners, walker-walk (measured)")
+    record("online_grids", online_grids(online), "Online full grids: EXTRAPOLATED from the online rates "
+                                                  "above, not measured")
     sections.append(f"Total time of this check: {time.perf_counter() - started:.0f} s\n")
     (args.out / "gpu_check.md").write_text("\n".join(sections))
     print(sections[-1])
