@@ -60,13 +60,18 @@ class DMCEnv(gym.Env):
     def __init__(self, domain: str, task: str, seed: int, episode_length: int | None = None) -> None:
         from dm_control import suite
 
+        if domain == "quadruped" and not hasattr(np, "in1d"):
+            # dm_control 1.0.28 (the newest that MetaWorld's MuJoCo 3.3.0 admits) builds the quadruped with
+            # np.in1d, which numpy 2.4 removed; np.isin is the same on its flat arrays
+            setattr(np, "in1d", np.isin)  # noqa: B010
         if (domain, task) not in suite.ALL_TASKS:
             raise ValueError(f"unknown dm_control task {domain}-{task}; known: {sorted(suite.ALL_TASKS)}")
         self._env = suite.load(domain, task, task_kwargs={"random": seed})
         obs_dim = sum(int(np.prod(spec.shape)) for spec in self._env.observation_spec().values())
         spec = self._env.action_spec()
-        if not (np.allclose(spec.minimum, -1) and np.allclose(spec.maximum, 1)):
-            raise ValueError(f"{domain}-{task}: expected actions in [-1, 1], got {spec}")
+        # actions in [-1, 1] are mapped linearly onto the task's bounds (the quadruped's are not [-1, 1]), as
+        # the dmc2gym wrapper of B-Pref and MRN does; exact for the tasks whose bounds are [-1, 1]
+        self._low, self._high = np.asarray(spec.minimum, np.float64), np.asarray(spec.maximum, np.float64)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, spec.shape, np.float32)
         self.episode_length = episode_length
@@ -84,7 +89,8 @@ class DMCEnv(gym.Env):
         return self._flatten(self._env.reset().observation), {"success": 0.0}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        timestep = self._env.step(np.clip(action, -1.0, 1.0))
+        unit = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
+        timestep = self._env.step(self._low + (unit + 1.0) * (self._high - self._low) / 2)
         self._steps += 1
         terminated = bool(timestep.last() and timestep.discount == 0)
         truncated = bool(timestep.last() and not terminated)
