@@ -3,8 +3,9 @@
     python tests/colab_install.py book/online/sac.ipynb            # installs (make test-py312)
     python tests/colab_install.py book/online/sac.ipynb --dry-run  # asks pip (tests/test_install.py)
 
-The cell installs ``ipl_core`` from the book's git repository with ``"torch=={torch.__version__}"``, the torch
-that is already there; here the repository is this checkout. Exits 1, naming the versions, when pip installs
+The cell installs ``ipl_core`` from the book's git repository with ``"{torch_pin}"``, IPython's expansion of
+``torch_pin = f"torch=={torch.__version__}"``: the torch that is already there. Here the repository is this
+checkout. Exits 1, naming the versions, when pip installs
 or would install another torch.
 """
 
@@ -37,9 +38,9 @@ def cell_requirements(chapter: Path) -> list[str]:
 
 
 def rendered(requirements: list[str], torch_version: str, checkout: Path) -> list[str]:
-    """IPython's ``{torch.__version__}`` filled in, and the git repository replaced by ``checkout``."""
-    return [r.replace("{torch.__version__}", torch_version).replace(REPOSITORY, checkout.resolve().as_uri())
-            for r in requirements]
+    """IPython's ``{torch_pin}`` filled in for ``torch_version``; the git repository is ``checkout``."""
+    pin, repository = f"torch=={torch_version}", checkout.resolve().as_uri()
+    return [r.replace("{torch_pin}", pin).replace(REPOSITORY, repository) for r in requirements]
 
 
 def installed_torch() -> str:
