@@ -164,7 +164,7 @@ def evaluation(device: str, seed_counts: list[int], lengths: tuple[int, int], qu
                                generator=[torch.Generator().manual_seed(k) for k in range(count)]).to(device)
             seconds = []
             for length in lengths:
-                evaluator = GymEvaluator(make, episodes, seeds=[10_000 + k for k in range(count)],
+                evaluator = GymEvaluator(make, episodes, seeds=list(range(count)),
                                          max_episode_steps=length)
                 start = time.perf_counter()
                 evaluator(agent)

@@ -12,6 +12,7 @@ import torch
 
 from ipl_core.data.datasets import OfflineDataset
 from ipl_core.nets import GaussianActor
+from ipl_core.seeding import torch_generator
 
 
 def behaviour_cloning(offline: OfflineDataset, hidden_dims: Sequence[int] = (256, 256), steps: int = 1000,
@@ -30,7 +31,7 @@ def behaviour_cloning(offline: OfflineDataset, hidden_dims: Sequence[int] = (256
     if act.abs().max() > 1.0:
         raise ValueError(f"{offline.source}: behaviour_cloning expects actions in [-1, 1], "
                          f"found {act.abs().max().item():.3g}")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch_generator(seed, "init")
     actor = GaussianActor(obs.shape[1], act.shape[1], hidden_dims, generators=[generator])
     optimiser = torch.optim.Adam(actor.parameters(), lr=lr)
     for _ in range(steps):

@@ -50,6 +50,7 @@ from ipl_core.offline import (
     trains_by_gradient,
     update_function,
 )
+from ipl_core.seeding import env_seed, numpy_generator, torch_generator
 
 Evaluator = Callable[[Agent], list[dict[str, float]]]
 """Maps an agent of E members to one dict of evaluation metrics per member, e.g. ``{"return": ...,
@@ -242,11 +243,11 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
     configs = [cfg.replace(seed=seed) for seed in seeds]
     obs_dim, act_dim = datasets[0].obs_dim, datasets[0].act_dim
     agent = make_agent(cfg.method, obs_dim, act_dim, cfg.hidden_dims,
-                       generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+                       generator=[torch_generator(seed, "init") for seed in seeds],
                        hidden_gain=cfg.init_gain).to(device)
-    rngs = [np.random.default_rng(seed) for seed in seeds]
+    rngs = [numpy_generator(seed, "batches") for seed in seeds]
     # CPU generators on every device: a run draws the same actor noise on a CPU and a GPU.
-    sample_generators = [torch.Generator().manual_seed(seed + 1) for seed in seeds]
+    sample_generators = [torch_generator(seed, "policy_noise") for seed in seeds]
     models = agent.reward_model
     if models is not None:
         model = models.models[0]
@@ -261,7 +262,7 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
                 raise ValueError(f"method {cfg.method!r}: {type(model).__name__} is not trained by gradient "
                                  "and has no fit(preferences, generator) method to fit it once")
             for member, seed in zip(models.models, seeds, strict=True):  # fitted once (e.g. B-REX)
-                member.fit(preferences, torch.Generator().manual_seed(seed + 2))
+                member.fit(preferences, torch_generator(seed, "reward_init"))
     optimizers = make_optimizers(agent, cfg)
     update = update_function(cfg.method)
 
@@ -400,8 +401,10 @@ class GymEvaluator:
     environments, all episodes of all members stepping together in one vector environment
     (``gymnasium.vector.SyncVectorEnv``) with one batched forward pass of the actors per step.
 
-    Member e's episode i runs in ``make_env(seeds[e] + i)``, reset with that seed (MetaWorld draws its goal
-    from the seed given to ``make_env``, gymnasium's MuJoCo tasks their initial state from the reset seed).
+    Member e's episode i runs in ``make_env(s)``, reset with ``s``, where ``s`` is stream (``seeds[e]``,
+    ``"evaluation"``, i) of :mod:`ipl_core.seeding` (MetaWorld draws its goal from the seed given to
+    ``make_env``, gymnasium's MuJoCo tasks their initial state from the reset seed): the same episodes at
+    every evaluation, and for every method of that seed.
     Actions in [-1, 1] are mapped linearly onto the environment's action box. Returns, per member, the mean
     episode return and, when the environment reports ``info["success"]`` (MetaWorld), the share of episodes
     that succeed at any step. An episode ends when it terminates, is truncated, or reaches
@@ -423,7 +426,7 @@ class GymEvaluator:
         members = agent.members
         if members != len(self.seeds):
             raise ValueError(f"the agent has {members} members but the evaluator {len(self.seeds)} seeds")
-        env_seeds = [seed + i for seed in self.seeds for i in range(self.episodes)]
+        env_seeds = [env_seed(seed, "evaluation", i) for seed in self.seeds for i in range(self.episodes)]
         envs = SyncVectorEnv([partial(self.make_env, seed) for seed in env_seeds])
         low, high = envs.single_action_space.low, envs.single_action_space.high
         device = next(agent.parameters()).device

@@ -90,6 +90,7 @@ def test_ints_are_accepted_for_floats(tmp_path: Path) -> None:
     ("surf_window", 2, "at most 2 \\* surf_window"),
     ("mrn_outer_optimizer", "sgd", "mrn_outer_optimizer must be one of"),
     ("reset_update", -1, "reset_update must be >= 0"),
+    ("ensemble_size", 1, "needs ensemble_size >= 2, got 1"),
 ])
 def test_config_validation(field: str, value: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):

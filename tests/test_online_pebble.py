@@ -72,6 +72,8 @@ def test_select_queries() -> None:  # one seed's member probabilities (M, N)
         select_queries("margin", probs, 1, rng)
     with pytest.raises(ValueError, match="cannot select 5"):
         select_queries("uniform", probs, 5, rng)
+    with pytest.raises(ValueError, match="at least 2 ensemble members"):  # the std of one member is NaN
+        select_queries("disagreement", probs[:1], 1, rng)
 
 
 def test_feedback_schedule() -> None:

@@ -13,6 +13,7 @@ import torch
 
 from ipl_core.config import OfflineConfig, preset
 from ipl_core.data.datasets import PreferenceDataset
+from ipl_core.seeding import env_seed
 from ipl_core.toy import pendulum_datasets
 from ipl_core.trainer import GymEvaluator, train
 
@@ -119,7 +120,7 @@ def test_gym_evaluator_reports_return_and_success(data) -> None:
     assert set(pendulum) == {"return"} and pendulum["return"] < 0
     # The vectorised episodes equal episodes run one by one, reset with the same seeds.
     returns = []
-    for seed in (0, 1):
+    for seed in (env_seed(0, "evaluation", 0), env_seed(0, "evaluation", 1)):
         env, total = gym.make("Pendulum-v1"), 0.0
         obs, _ = env.reset(seed=seed)
         for _ in range(10):

@@ -93,7 +93,7 @@ def run_variant(
     evaluator = GymEvaluator(
         lambda seed: make_metaworld_env(task, seed=seed),
         episodes=config.eval_episodes,
-        seeds=[10_000 + seed for seed in seeds],
+        seeds=seeds,
         max_episode_steps=episode_length,
     )
     results = train_seeds(config, seeds, offline, preferences, out_dirs=list(out_dirs), evaluate=evaluator,

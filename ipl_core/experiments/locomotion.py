@@ -21,6 +21,7 @@ from ipl_core.config import OfflineConfig
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.experiments.variants import get_variant
 from ipl_core.reward_models import REWARD_MODELS, relabelled, train_reward_model
+from ipl_core.seeding import numpy_generator, torch_generator
 
 D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "hopper": (-20.272305, 3234.3),
@@ -67,9 +68,10 @@ def relabel_with_reward_model(
     datasets, accuracies = [], []
     for seed in seeds:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(torch_generator(seed, "reward_init").initial_seed())
             model = REWARD_MODELS[name](offline.obs_dim, offline.act_dim, cfg.hidden_dims).to(cfg.device)
-        fit = train_reward_model(model, preferences, cfg.reward_steps, np.random.default_rng(seed + 3),
+        batches = numpy_generator(seed, "reward_batches")
+        fit = train_reward_model(model, preferences, cfg.reward_steps, batches,
                                  batch_size=cfg.pref_batch_size, lr=cfg.reward_lr, subsample_length=0)
         model.eval()
         tail = max(1, len(fit.accuracy) // 10)

@@ -190,6 +190,11 @@ class OnlineConfig:
             raise ValueError(
                 f"OnlineConfig.query_selection must be one of {QUERY_SELECTIONS}, "
                 f"got {self.query_selection!r}")
+        if self.query_selection == "disagreement" and self.ensemble_size < 2:
+            raise ValueError(
+                f"OnlineConfig.query_selection='disagreement' ranks candidates by the spread of the reward "
+                f"ensemble's predictions and needs ensemble_size >= 2, got {self.ensemble_size}; use "
+                "query_selection='uniform' or 'entropy' with one model")
         from ipl_core.teachers import TEACHERS
 
         if self.teacher not in TEACHERS:

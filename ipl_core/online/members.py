@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from ipl_core.seeding import torch_generator
+
 
 class MemberAdam:
     """Adam (Kingma and Ba 2015) on tensors whose first axis holds independent members.
@@ -136,7 +138,7 @@ def stack_members(values: Sequence[Any]) -> Any:
     return first
 
 
-def init_generators(seeds: Sequence[int], offset: int = 0) -> list[torch.Generator]:
-    """One CPU generator per seed for initial weights, seeded ``seed + offset`` (offset 1: PEBBLE's reset
-    critic)."""
-    return [torch.Generator().manual_seed(int(seed) + offset) for seed in seeds]
+def init_generators(seeds: Sequence[int], role: str = "init") -> list[torch.Generator]:
+    """One CPU generator per seed for initial weights, on stream (seed, ``role``) of
+    :mod:`ipl_core.seeding` (``"critic_reset"``: PEBBLE's reset critic; ``"reward_init"``: the ensemble)."""
+    return [torch_generator(int(seed), role) for seed in seeds]

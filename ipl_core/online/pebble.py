@@ -202,6 +202,8 @@ def select_queries(method: str, probabilities: torch.Tensor, n: int, rng: np.ran
     if method == "uniform":
         return rng.choice(count, size=n, replace=False)
     if method == "disagreement":
+        if probabilities.shape[0] < 2:
+            raise ValueError("disagreement query selection needs at least 2 ensemble members, got 1")
         score = probabilities.std(0)
     elif method == "entropy":
         p = probabilities.clamp(1e-7, 1 - 1e-7)

@@ -24,6 +24,7 @@ from ipl_core.nets import CriticEnsemble, EnsembleMLP, member_noise
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.members import MemberAdam, init_generators
 from ipl_core.online.replay import Batch
+from ipl_core.seeding import env_seed
 
 
 class TanhGaussianActor(nn.Module):
@@ -93,8 +94,8 @@ class DoubleCritic(nn.Module):
 class SACAgent(nn.Module):
     """Actor, critic, target critic, log-temperature and their optimisers, for E = ``len(seeds)`` members.
 
-    Member e draws its initial weights from a CPU generator seeded with ``seeds[e]`` (the actor, then the
-    critic); the critic that PEBBLE resets draws from ``seeds[e] + 1``. Each optimiser is a
+    Member e draws its initial weights from its seed's stream ``"init"`` (the actor, then the critic); the
+    critic that PEBBLE resets draws from ``"critic_reset"`` (:mod:`ipl_core.seeding`). Each optimiser is a
     :class:`~ipl_core.online.members.MemberAdam`."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: OnlineConfig, seeds: Sequence[int] | None = None
@@ -122,8 +123,8 @@ class SACAgent(nn.Module):
 
     def reset_critic(self, generators: Sequence[torch.Generator] | None = None) -> None:
         """Fresh critic, target and optimiser (PEBBLE resets the critic after unsupervised pre-training);
-        without ``generators``, member e draws from a generator seeded ``seeds[e] + 1``."""
-        generators = init_generators(self.seeds, 1) if generators is None else generators
+        without ``generators``, member e draws from its seed's stream ``"critic_reset"``."""
+        generators = init_generators(self.seeds, "critic_reset") if generators is None else generators
         self.critic = DoubleCritic(self.obs_dim, self.act_dim, self.cfg.hidden_dim, self.cfg.hidden_depth,
                                    self.members, generators).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -272,10 +273,12 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return out
 
 
-def evaluate(agent: Any, envs: Sequence[gym.Env], episodes: int, seeds: Sequence[int]) -> list[Evaluation]:
+def evaluate(agent: Any, envs: Sequence[gym.Env], episodes: int, seeds: Sequence[int], step: int = 0
+             ) -> list[Evaluation]:
     """Run ``episodes`` episodes of each member's deterministic policy in its own environment ``envs[e]``,
-    all members stepping together (one batched forward pass per step); member e's episode i is reset with
-    ``seeds[e] + i``.
+    all members stepping together (one batched forward pass per step); member e's episode i at evaluation
+    step ``step`` is reset from stream (``seeds[e]``, ``"evaluation"``, ``step``, i) of
+    :mod:`ipl_core.seeding` (the same episodes for every method of that seed).
 
     ``agent`` needs ``act(obs (E, obs_dim), None, deterministic=True)`` and ``value_estimate(obs (E, N,
     obs_dim), act)`` (SAC: the smaller Q; PPO: V(s)), and ``cfg.gamma``.
@@ -288,7 +291,8 @@ def evaluate(agent: Any, envs: Sequence[gym.Env], episodes: int, seeds: Sequence
     successes: list[list[float]] = [[] for _ in range(members)]
     errors: list[list[np.ndarray]] = [[] for _ in range(members)]
     for i in range(episodes):
-        obs = np.stack([env.reset(seed=int(seed) + i)[0] for env, seed in zip(envs, seeds, strict=True)])
+        obs = np.stack([env.reset(seed=env_seed(int(seed), "evaluation", step, i))[0]
+                        for env, seed in zip(envs, seeds, strict=True)])
         running = np.ones(members, bool)
         rewards: list[list[float]] = [[] for _ in range(members)]
         observations: list[list[np.ndarray]] = [[] for _ in range(members)]

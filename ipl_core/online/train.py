@@ -57,6 +57,7 @@ from ipl_core.online.ppo import PPOAgent, gae, ppo_update
 from ipl_core.online.replay import ReplayBuffer, Segments, relabel_members, sample_members
 from ipl_core.online.sac import Evaluation, Metrics, SACAgent, evaluate, sac_update
 from ipl_core.online.surf import train_reward_ensemble_surf
+from ipl_core.seeding import env_seed, numpy_generator, torch_generator
 from ipl_core.teachers import TEACHERS
 
 TABLES = ("episodes", "evaluations", "rounds", "updates")
@@ -103,8 +104,8 @@ class _Seed:
 
     def __init__(self, cfg: OnlineConfig, obs_dim: int, act_dim: int) -> None:
         self.cfg = cfg
-        self.rng = np.random.default_rng(cfg.seed)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.rng = numpy_generator(cfg.seed, "batches")
+        self.generator = torch_generator(cfg.seed, "policy_noise")
         self.buffer = ReplayBuffer(obs_dim, act_dim, cfg.replay_capacity)
         self.prefs, self.unlabelled, self.entropy_stats = PreferenceData(), PreferenceData(), RunningMeanStd()
         self.tables: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
@@ -144,8 +145,8 @@ class _Seed:
         self.episode = state["episode"] + (1 if state["ep_length"] > 0 else 0)
 
     def seed_of_episode(self) -> int:
-        """The reset seed of the episode in progress: the run's seed plus the episode's index."""
-        return self.cfg.seed + self.episode
+        """The reset seed of the episode in progress: stream (seed, ``"train_episode"``, episode index)."""
+        return env_seed(self.cfg.seed, "train_episode", self.episode)
 
     def set_metrics(self, metrics: Metrics, e: int, phase: str) -> None:
         self.metrics, self.phase = {k: float(v[e]) for k, v in metrics.items()}, phase
@@ -154,13 +155,13 @@ class _Seed:
 def _build(cfg: OnlineConfig, seeds: Sequence[int], obs_dim: int, act_dim: int
            ) -> tuple[Any, RewardEnsemble | None]:
     """The agent of all seeds (initial weights on the CPU from each seed's generators, then moved to the
-    device) and, for the reward-learning methods, the reward ensembles (generators seeded ``seed + 2``)."""
+    device) and, for the reward-learning methods, the reward ensembles (each seed's ``"reward_init"``)."""
     agent: Any = (PPOAgent if cfg.algorithm == "ppo" else SACAgent)(obs_dim, act_dim, cfg, seeds)
     ensemble = None
     if cfg.algorithm in ("pebble", "surf", "mrn", "ppo"):
         ensemble = RewardEnsemble(obs_dim, act_dim, cfg.ensemble_size,
                                   (cfg.reward_hidden_dim,) * cfg.reward_hidden_depth, len(seeds),
-                                  init_generators(seeds, 2)).to(cfg.device)
+                                  init_generators(seeds, "reward_init")).to(cfg.device)
     return agent, ensemble
 
 
@@ -210,7 +211,8 @@ def _vector_env(cfg: OnlineConfig, seeds: Sequence[int]) -> gym.vector.SyncVecto
     """One environment per seed, built as a single run of that seed builds it; each is reset by the loop
     when its own episode ends."""
     length = cfg.episode_length or None
-    return gym.vector.SyncVectorEnv([partial(make_env, cfg.task, seed, length) for seed in seeds],
+    return gym.vector.SyncVectorEnv([partial(make_env, cfg.task, env_seed(seed, "train_env"), length)
+                                     for seed in seeds],
                                     autoreset_mode=gym.vector.AutoresetMode.DISABLED)
 
 
@@ -249,7 +251,7 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
     configs = [dataclasses.replace(cfg, seed=s) for s in seeds]
     outs = None if out_dirs is None else [Path(d) for d in out_dirs]
     env = _vector_env(cfg, seeds)
-    eval_envs = [make_env(cfg.task, s + 10_000, cfg.episode_length or None) for s in seeds]
+    eval_envs = [make_env(cfg.task, env_seed(s, "evaluation_env"), cfg.episode_length or None) for s in seeds]
     obs_dim, act_dim = env.single_observation_space.shape[0], env.single_action_space.shape[0]
     device = torch.device(cfg.device)
     members = len(seeds)
@@ -478,7 +480,7 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
                 run.logged_phase = run.phase
 
         if global_step % cfg.eval_interval == 0 or global_step == cfg.total_steps:
-            results = evaluate(agent, eval_envs, cfg.eval_episodes, [s + 10_000 + global_step for s in seeds])
+            results = evaluate(agent, eval_envs, cfg.eval_episodes, seeds, global_step)
             for run, result in zip(runs, results, strict=True):
                 run.tables["evaluations"].append({"step": global_step, "return": result.episode_return,
                                                   "success": result.success, "q_mc_mse": result.q_mc_mse,
