@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ipl_core.online.config import OnlineConfig
-from ipl_core.online.ipl_online import implicit_reward, ipl_critic_loss
+from ipl_core.online.ipl_online import implicit_rewards, ipl_critic_loss
 from ipl_core.online.members import MemberAdam
 from ipl_core.online.pebble import PreferenceData, RewardEnsemble
 from ipl_core.online.replay import Batch, Segments
@@ -90,7 +90,7 @@ def test_implicit_reward_is_q_minus_discounted_target_value() -> None:
     agent = SACAgent(3, 2, OnlineConfig(hidden_dim=8, hidden_depth=1, gamma=0.9))
     obs, act, nxt = torch.randn(1, 4, 3), torch.rand(1, 4, 2), torch.randn(1, 4, 3)
     done = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
-    r1, r2 = implicit_reward(agent, obs, act, nxt, done, [torch.Generator().manual_seed(5)])
+    r1, r2 = implicit_rewards(agent, obs, act, nxt, done, [torch.Generator().manual_seed(5)]).unbind(1)
     v = soft_target_value(agent, nxt, [torch.Generator().manual_seed(5)])
     q1, q2 = agent.critic(obs, act)
     assert torch.allclose(r1, q1 - 0.9 * (1 - done) * v) and torch.allclose(r2, q2 - 0.9 * (1 - done) * v)

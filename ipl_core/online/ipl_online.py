@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ipl_core.losses import implicit_reward, ipl_preference_loss
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.pebble import PreferenceData
 from ipl_core.online.replay import Batch
@@ -23,27 +24,26 @@ from ipl_core.online.sac import (
     SACAgent,
     actor_temperature_target_step,
     critic_step,
-    member_mean,
     metrics_of,
     soft_target_value,
 )
-from ipl_core.preferences import preference_loss
 
 
-def implicit_reward(agent: SACAgent, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor,
-                    terminated: torch.Tensor, generators: Sequence[torch.Generator | None] | None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(T* Q_i)(s, a) = Q_i(s, a) - gamma (1 - done) V-bar(s')`` for both heads (IPL Eq. 4), inputs
-    ``(E, *lead, d)`` -> two ``(E, *lead)``."""
-    lead = obs.shape[:-1]
+def implicit_rewards(agent: SACAgent, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor,
+                     terminated: torch.Tensor, generators: Sequence[torch.Generator | None] | None
+                     ) -> torch.Tensor:
+    """``r_Qi(s, a) = Q_i(s, a) - gamma (1 - done) V-bar(s')`` of both critic heads, with SAC's soft target
+    value as V-bar (IPL Eq. 4 through :func:`ipl_core.losses.implicit_reward`): inputs ``(E, *lead, d)`` ->
+    ``(E, 2, *lead)``."""
+    members, lead = obs.shape[0], obs.shape[1:-1]
 
     def flat(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], -1, x.shape[-1])
+        return x.reshape(members, -1, x.shape[-1])
 
-    target_v = soft_target_value(agent, flat(next_obs), generators).reshape(lead)
-    q1, q2 = agent.critic(flat(obs), flat(action))
-    bootstrap = agent.cfg.gamma * (1.0 - terminated) * target_v
-    return q1.reshape(lead) - bootstrap, q2.reshape(lead) - bootstrap
+    target_v = soft_target_value(agent, flat(next_obs), generators)
+    q = torch.stack(agent.critic(flat(obs), flat(action)), dim=1)
+    discount = agent.cfg.gamma * (1.0 - terminated.reshape(members, -1))
+    return implicit_reward(q, target_v, discount).reshape(members, 2, *lead)
 
 
 def labelled_batch(data: Sequence[PreferenceData], idx: Sequence[np.ndarray], device: torch.device
@@ -57,22 +57,19 @@ def labelled_batch(data: Sequence[PreferenceData], idx: Sequence[np.ndarray], de
 def ipl_critic_loss(agent: SACAgent, batch: Batch, data: Sequence[PreferenceData],
                     idx: Sequence[np.ndarray], generators: Sequence[torch.Generator | None]
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """IPL Eq. 6 of each member, (E,), for both critic heads: preference cross-entropy on implicit segment
-    returns plus lambda * (E_pref[r^2] + E_replay[r^2]) / 2, on seed e's labelled pairs ``idx[e]``."""
+    """IPL Eq. 6 of each member, (E,), the offline loss :func:`ipl_core.losses.ipl_preference_loss` on seed
+    e's labelled pairs ``idx[e]`` and the replay batch, summed over the two critic heads (as SAC sums its
+    critics' Bellman losses): preference cross-entropy plus lambda (E_pref[r^2] + E_replay[r^2]) / 2."""
     obs_1, act_1, obs_2, act_2, label, next_1, done_1, next_2, done_2 = labelled_batch(data, idx,
                                                                                        agent.device)
-    r1_a, r2_a = implicit_reward(agent, obs_1, act_1, next_1, done_1, generators)
-    r1_b, r2_b = implicit_reward(agent, obs_2, act_2, next_2, done_2, generators)
-    r1_o, r2_o = implicit_reward(agent, batch.obs, batch.action, batch.next_obs, batch.terminated, generators)
-    total = torch.zeros(label.shape[0], device=agent.device)
-    accuracy = torch.zeros(label.shape[0], device=agent.device)
-    for seg_a, seg_b, replay in ((r1_a, r1_b, r1_o), (r2_a, r2_b, r2_o)):
-        pref = preference_loss(seg_a.sum(-1), seg_b.sum(-1), label, members=True)
-        reg = 0.5 * (member_mean(torch.cat([seg_a, seg_b], dim=1).pow(2)) + member_mean(replay.pow(2)))
-        total = total + pref.loss + agent.cfg.ipl_lambda * reg
-        accuracy = accuracy + 0.5 * pref.accuracy.nan_to_num(0.0)
-    return total, {"ipl_loss": total.detach(), "ipl_accuracy": accuracy,
-                   "implicit_reward_mean": member_mean(r1_o.detach())}
+    ipl = ipl_preference_loss(implicit_rewards(agent, obs_1, act_1, next_1, done_1, generators),
+                              implicit_rewards(agent, obs_2, act_2, next_2, done_2, generators),
+                              implicit_rewards(agent, batch.obs, batch.action, batch.next_obs,
+                                               batch.terminated, generators),
+                              label, agent.cfg.ipl_lambda)
+    total = 2 * ipl.loss
+    return total, {"ipl_loss": total.detach(), "ipl_accuracy": ipl.accuracy.nan_to_num(0.0),
+                   "implicit_reward_mean": ipl.reward_mean}
 
 
 def ipl_update(agent: SACAgent, batch: Batch, data: Sequence[PreferenceData],
@@ -101,7 +98,6 @@ def critic_preference_probabilities(agent: SACAgent, obs_1: torch.Tensor, act_1:
                                     generators: Sequence[torch.Generator | None]) -> torch.Tensor:
     """P[sigma_1 > sigma_2] under each critic head's implicit reward (IPL Eq. 5), segments (E, N, T, d) ->
     (E, 2, N): the 'ensemble' whose disagreement selects IPL's queries."""
-    r1_a, r2_a = implicit_reward(agent, obs_1, act_1, next_1, done_1, generators)
-    r1_b, r2_b = implicit_reward(agent, obs_2, act_2, next_2, done_2, generators)
-    return torch.stack([torch.sigmoid(r1_a.sum(-1) - r1_b.sum(-1)),
-                        torch.sigmoid(r2_a.sum(-1) - r2_b.sum(-1))], dim=1)
+    returns_1 = implicit_rewards(agent, obs_1, act_1, next_1, done_1, generators).sum(-1)
+    returns_2 = implicit_rewards(agent, obs_2, act_2, next_2, done_2, generators).sum(-1)
+    return torch.sigmoid(returns_1 - returns_2)
