@@ -17,6 +17,7 @@ from ipl_core.online.pebble import (
     state_entropy_reward,
     teacher_scale,
     train_reward_ensemble,
+    weighted_preference_loss,
 )
 from ipl_core.online.replay import ReplayBuffer, relabel_members
 
@@ -140,11 +141,8 @@ def test_teacher_scale() -> None:
     assert teacher_scale([], 50, 1000) > 0 and teacher_scale([-100.0], 50, 1000) == pytest.approx(5.0)
 
 
-def test_reward_training_learns_a_separable_preference() -> None:
-    """Labels prefer the segment with the larger summed first feature; training reaches the accuracy stop."""
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    n, t = 64, 5
+def _separable(rng: np.random.Generator, ties: bool = False, n: int = 64, t: int = 5) -> PreferenceData:
+    """Labels prefer the larger summed first feature of two segments; with ``ties`` every other is 0.5."""
     from ipl_core.online.replay import Segments
 
     def segments() -> Segments:
@@ -153,8 +151,19 @@ def test_reward_training_learns_a_separable_preference() -> None:
         return Segments(obs, act, obs[..., 0], obs, np.zeros((n, t)))
 
     s1, s2 = segments(), segments()
+    labels = (s1.true_reward.sum(1) > s2.true_reward.sum(1)).astype(np.float32)
+    if ties:
+        labels[::2] = 0.5
     data = PreferenceData()
-    data.add(s1, s2, (s1.true_reward.sum(1) > s2.true_reward.sum(1)).astype(np.float32))
+    data.add(s1, s2, labels)
+    return data
+
+
+def test_reward_training_learns_a_separable_preference() -> None:
+    """Labels prefer the segment with the larger summed first feature; training reaches the accuracy stop."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    data = _separable(rng)
     ensemble = RewardEnsemble(2, 1, 3, (32,), members=2)
     optimizer = MemberAdam(ensemble.parameters(), lr=3e-3)
     before = [p.detach().clone() for p in ensemble.parameters()]
@@ -166,3 +175,18 @@ def test_reward_training_learns_a_separable_preference() -> None:
                                                                            strict=True))
     with pytest.raises(ValueError, match="at least one labelled pair"):
         train_reward_ensemble(ensemble, optimizer, [PreferenceData()] * 2, 16, 1, 0.9, [rng, rng])
+
+
+def test_ties_train_the_loss_but_count_neither_way_in_the_accuracy() -> None:
+    """Half the labels ties (0.5), the rest separable: the accuracy is over the strict pairs, so the stop at
+    0.97 still fires (counting ties as wrong would cap the accuracy at 0.5)."""
+    logits, label = torch.tensor([[2.0, -1.0, 0.3, -0.2]]), torch.tensor([[1.0, 1.0, 0.5, 0.5]])
+    _, _, correct, strict = weighted_preference_loss(logits, label, torch.ones(1, 4))
+    assert correct.item() == 1 and strict.item() == 2
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    data = _separable(rng, ties=True)
+    ensemble = RewardEnsemble(2, 1, 3, (32,), members=1)
+    (result,) = train_reward_ensemble(ensemble, MemberAdam(ensemble.parameters(), lr=3e-3), [data],
+                                    batch_size=16, max_epochs=200, acc_stop=0.97, rngs=[rng])
+    assert result is not None and result.accuracy > 0.97 and result.epochs < 200

@@ -68,7 +68,7 @@ def meta_loss(critic: nn.Module, params: Params, obs_1: torch.Tensor, act_1: tor
     loss, accuracy = torch.zeros(label.shape[0], device=label.device), 0.0
     strict = (label != 0.5).float() * weight
     for a, b in ((q1_a, q1_b), (q2_a, q2_b)):
-        head_loss, _, _ = weighted_preference_loss(a - b, label, weight)
+        head_loss, *_ = weighted_preference_loss(a - b, label, weight)
         loss = loss + head_loss
         with torch.no_grad():
             correct = (((a - b) > 0) == (label > 0.5)).float() * strict

@@ -284,21 +284,24 @@ def gather_pairs(data: Sequence[PreferenceData], idx: Sequence[Sequence[np.ndarr
 
 
 def weighted_preference_loss(logits: torch.Tensor, label: torch.Tensor, weight: torch.Tensor
-                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bradley-Terry cross-entropy (MRN Eq. 1-2) of (..., B) logits averaged over the pairs of weight 1, and
-    the summed cross-entropy and correct predictions (ties count as wrong, as the labels' 0.5 is never
-    predicted) of those pairs, each (...)."""
+    of those pairs the summed cross-entropy, the correct predictions and the count of strictly labelled
+    pairs, each (...). Accuracy is correct over strict: a tie (label 0.5) trains the loss but has no right
+    side to predict, so it counts neither way, as in the offline ``preference_loss``."""
     losses = F.binary_cross_entropy_with_logits(logits, label, reduction="none") * weight
     count = weight.sum(-1)
-    correct = (((logits > 0).float() == label).float() * weight).sum(-1)
-    return losses.sum(-1) / count.clamp(min=1.0), losses.detach().sum(-1), correct
+    strict = (label != 0.5).float() * weight
+    correct = (((logits > 0).float() == label).float() * strict).sum(-1)
+    return losses.sum(-1) / count.clamp(min=1.0), losses.detach().sum(-1), correct, strict.sum(-1)
 
 
 def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: MemberAdam, data: Sequence[PreferenceData],
                           batch_size: int, max_epochs: int, acc_stop: float,
                           rngs: Sequence[np.random.Generator]) -> list[RewardTraining | None]:
     """PEBBLE's reward update of every seed: epochs over seed e's labels ``data[e]`` (each model its own
-    shuffle from ``rngs[e]``) until the mean training accuracy of its models exceeds ``acc_stop`` or
+    shuffle from ``rngs[e]``) until the mean training accuracy of its models (on the strictly labelled pairs;
+    ties train the loss but count neither way) exceeds ``acc_stop`` or
     ``max_epochs`` is reached. The seeds train together; a seed that has stopped no longer steps. A seed
     without labels does not train (None)."""
     sizes = [len(d) for d in data]
@@ -314,7 +317,7 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: MemberAdam, data:
         training = [not d for d in done]
         orders = [[rng.permutation(n) for _ in range(models)] if on else None
                   for rng, n, on in zip(rngs, sizes, training, strict=True)]
-        loss_sum, correct_sum = np.zeros(members), np.zeros(members)
+        loss_sum, correct_sum, strict_sum = np.zeros(members), np.zeros(members), np.zeros(members)
         for start in range(0, max(n for n, on in zip(sizes, training, strict=True) if on), batch_size):
             active = np.array([on and start < n for on, n in zip(training, sizes, strict=True)])
             idx = [[o[start:start + batch_size] for o in order] if a and order is not None
@@ -322,14 +325,15 @@ def train_reward_ensemble(ensemble: RewardEnsemble, optimizer: MemberAdam, data:
             (obs_1, act_1, obs_2, act_2, label), weight = gather_pairs(data, idx, device)
             logits = (ensemble.model_rewards(obs_1, act_1).sum(-1)
                       - ensemble.model_rewards(obs_2, act_2).sum(-1))
-            loss, summed, correct = weighted_preference_loss(logits, label, weight)
+            loss, summed, correct, strict = weighted_preference_loss(logits, label, weight)
             optimizer.zero_grad()
             loss.sum().backward()
             optimizer.step(torch.as_tensor(active))
             loss_sum += summed.sum(1).cpu().numpy()
             correct_sum += correct.sum(1).cpu().numpy()
-        for e in np.flatnonzero(training):
-            accuracy = correct_sum[e] / (sizes[e] * models)
+            strict_sum += strict.sum(1).cpu().numpy()
+        for e in np.flatnonzero(training):  # over the strictly labelled pairs: NaN (no stop) with ties only
+            accuracy = correct_sum[e] / strict_sum[e] if strict_sum[e] else float("nan")
             if accuracy > acc_stop or epoch == max_epochs:
                 results[e], done[e] = RewardTraining(epoch, loss_sum[e] / (sizes[e] * models), accuracy), True
     return results

@@ -119,7 +119,7 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: MemberAdam,
     unlabelled_order = [[_Shuffled(len(u), rng) for _ in range(models)] if len(u) else []
                         for u, rng in zip(unlabelled, rngs, strict=True)]
     use_unlabelled = weight > 0 and all(unlabelled_order)
-    loss_sum, acc_sum, seen = np.zeros(len(data)), np.zeros(len(data)), np.zeros(len(data))
+    loss_sum, acc_sum, strict_sum, seen = (np.zeros(len(data)) for _ in range(4))
     for it in range(max(iterations)):
         active = np.array([it < n for n in iterations])
         idx, u_idx, l_counts, u_counts = [], [], [], []
@@ -140,7 +140,7 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: MemberAdam,
                                      device, active, use_unlabelled)
         logits = ((ensemble.model_rewards(obs_1, act_1) * masks[0]).sum(-1)
                   - (ensemble.model_rewards(obs_2, act_2) * masks[1]).sum(-1))
-        loss, summed, correct = weighted_preference_loss(logits, label, w)
+        loss, summed, correct, strict = weighted_preference_loss(logits, label, w)
         if use_unlabelled:
             (*u_pairs, _), u_weight = gather_pairs(unlabelled, u_idx, device)
             pseudo, _ = pseudo_label_loss(ensemble.model_rewards, *u_pairs, tau, window, masks[2:],
@@ -151,8 +151,10 @@ def train_reward_ensemble_surf(ensemble: RewardEnsemble, optimizer: MemberAdam,
         optimizer.step(torch.as_tensor(active))
         loss_sum += summed.sum(1).cpu().numpy()
         acc_sum += correct.sum(1).cpu().numpy()
+        strict_sum += strict.sum(1).cpu().numpy()
         seen += np.asarray(l_counts).sum(1)
-    return [RewardTraining(iterations[e], loss_sum[e] / seen[e], acc_sum[e] / seen[e]) if sizes[e] else None
+    accuracy = [a / s if s else float("nan") for a, s in zip(acc_sum, strict_sum, strict=True)]
+    return [RewardTraining(iterations[e], loss_sum[e] / seen[e], accuracy[e]) if sizes[e] else None
             for e in range(len(data))]
 
 
