@@ -111,10 +111,10 @@ def test_study_config_keeps_the_toml_where_a_setting_is_none() -> None:
     assert cfg.total_steps == toml.total_steps and cfg.hidden_dim == 256 and cfg.algorithm == "sac"
     # feedback_per_round=None keeps the task's rounds when they can spend the budget (walker: 10 x 10) ...
     assert study_config("walker-walk", feedback_per_round=None).feedback_per_round == toml.feedback_per_round
-    # ... and enlarges them otherwise: 2000 labels in the 25 rounds of 500k steps need 80 per round
+    # ... and enlarges them otherwise: 2000 labels in the 50 rounds of 1M steps need 40 per round
     rounds = 1 + (toml.total_steps - toml.learning_starts) // toml.feedback_interval
-    assert rounds == 25
+    assert rounds == 50
     cfg = study_config("walker-walk", feedback_budget=2000, feedback_per_round=None)
-    assert cfg.feedback_per_round == 80 and rounds * cfg.feedback_per_round >= 2000
+    assert cfg.feedback_per_round == 40 and rounds * cfg.feedback_per_round >= 2000
     # an explicit value is kept even where it cannot spend the budget
     assert study_config("walker-walk", feedback_budget=2000, feedback_per_round=10).feedback_per_round == 10

@@ -228,7 +228,7 @@ ONLINE_CPU_SETTINGS: dict[str, Any] = {
 """About 6-7 minutes of compute per seed with five seeds per process and two processes at once on 2 cores
 (measured 2026-11-30: SAC and MRN 5.5 min, SURF 6.9, PEBBLE 7.4; one seed per process, 2026-11-29, took
 10-13 min, Preference PPO 2 min and IPL online 30 min, whose critic also scores 16 labelled pairs of
-50-step segments at every update). 20k steps of walker-walk (the paper: 500k),
+50-step segments at every update). 20k steps of walker-walk (MRN's released walker command: 1M),
 networks of 256 units and batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper:
 1k and 9k), the task's label budget in four rounds every 5k steps, ten evaluation episodes every 5k steps
 (the paper: every 10k). Far too short to learn to walk: it compares the methods' first 20k steps, not
