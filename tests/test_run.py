@@ -402,6 +402,6 @@ def test_profile_table_lists_what_a_profile_shrinks() -> None:
     scaling = cpu["ipl-metaworld-scaling"]
     assert "steps 5,000 (200,000)" in scaling["changed settings (reference value)"]
     assert "task 2 of 5" in scaling["grid"] and scaling["cells"] == 80
-    assert "total_steps 20,000 (500,000)" in cpu["online"]["changed settings (reference value)"]
+    assert "total_steps 20,000 (1,000,000)" in cpu["online"]["changed settings (reference value)"]
     with pytest.raises(KeyError, match="unknown profile"):
         profile_table("huge")
