@@ -32,6 +32,7 @@ Algorithms 1-2 list Q first). Taught in "IPL in practice" (book/ipl/offline.ipyn
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -291,10 +292,13 @@ def mr_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: 
 
 
 def segment_log_probs(agent: Agent, pref: PreferenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pi(a_t|s_t) of both segments' S - 1 steps, (E, B, T) each, from one forward pass of the actor."""
-    pairs, length = pref.obs_1.shape[1], pref.obs_1.shape[2] - 1
-    obs = torch.cat([pref.obs_1[:, :, :-1], pref.obs_2[:, :, :-1]], dim=1).flatten(1, 2)
-    act = torch.cat([pref.act_1[:, :, :-1], pref.act_2[:, :, :-1]], dim=1).flatten(1, 2)
+    """log pi(a_t|s_t) of all S steps of both segments, (E, B, S) each, from one forward pass of the actor.
+
+    All S: the regret labels (:func:`~ipl_core.data.segments.make_regret_preference_dataset`) sum the
+    advantages of the same S steps (CPL's reference code labels S - 1 and scores S)."""
+    pairs, length = pref.obs_1.shape[1], pref.obs_1.shape[2]
+    obs = torch.cat([pref.obs_1, pref.obs_2], dim=1).flatten(1, 2)
+    act = torch.cat([pref.act_1, pref.act_2], dim=1).flatten(1, 2)
     log_prob = agent.actor.log_prob(obs, act).view(-1, 2 * pairs, length)
     return log_prob[:, :pairs], log_prob[:, pairs:]
 
@@ -302,13 +306,16 @@ def segment_log_probs(agent: Agent, pref: PreferenceBatch) -> tuple[torch.Tensor
 def cpl_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: OfflineBatch,
                cfg: OfflineConfig, step: int, generators: Sequence[torch.Generator]) -> Metrics:
     """CPL (Hejna et al. 2024, Sec. 3): the actor minimises :func:`~ipl_core.losses.cpl_loss` on the
-    preference batch, A(s, a) = alpha log pi(a|s) summed over each segment's S - 1 steps. For the first
-    ``cpl_bc_fraction`` of the steps it minimises the behaviour-cloning term alone (CPL's BC pretraining;
-    the reference code also restarts Adam when it switches, which this update does not). The offline batch
-    is not read."""
+    preference batch, A(s, a) = alpha log pi(a|s) summed over each segment's S steps. For the first
+    ``cpl_bc_fraction`` of the steps it minimises the behaviour-cloning term alone (CPL's BC pretraining),
+    and it restarts Adam (fresh moments) at the first contrastive step, as the reference code builds a new
+    optimiser there. The offline batch is not read."""
     log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
     out = cpl_loss(log_prob_1, log_prob_2, pref.label, cfg.cpl_alpha, cfg.cpl_bias, cfg.cpl_bc_weight)
-    _step(optimizers["actor"], out.bc if step < cfg.cpl_bc_fraction * cfg.steps else out.loss)
+    switch = math.ceil(cfg.cpl_bc_fraction * cfg.steps)
+    if step == switch and switch > 0:
+        optimizers["actor"].state.clear()  # Adam creates fresh moments at its next step
+    _step(optimizers["actor"], out.bc if step < switch else out.loss)
     return _cpl_metrics(out)
 
 

@@ -112,6 +112,23 @@ def test_cpl_update_pretrains_by_bc_then_steps_the_contrastive_loss() -> None:
                                cpl_loss(*segment_log_probs(agent, pref), pref.label, cfg.cpl_alpha).accuracy)
 
 
+def test_cpl_scores_every_step_of_a_segment_and_restarts_adam_at_the_switch() -> None:
+    """The advantage sums cover all S steps, as the regret labels do; at the first contrastive step
+    (ceil(0.2 * 10) = 2) Adam's moments start afresh, as in CPL's reference code."""
+    from tests.test_offline import ACT, OBS, batches
+
+    pref, off = batches()
+    assert segment_log_probs(make_agent("cpl", OBS, ACT, (16, 16)), pref)[0].shape == pref.obs_1.shape[:3]
+    cfg = OfflineConfig(method="cpl", hidden_dim=16, num_layers=2, steps=10, cpl_bc_fraction=0.2)
+    agent = make_agent("cpl", OBS, ACT, (16, 16), generator=torch.Generator().manual_seed(0))
+    optimizers = make_optimizers(agent, cfg)
+    counts = []
+    for step in range(4):
+        cpl_update(agent, optimizers, pref, off, cfg, step, [])
+        counts.append(int(next(iter(optimizers["actor"].state.values()))["step"]))
+    assert counts == [1, 2, 1, 2]
+
+
 def test_cpl_smoke_training_learns_the_preferences() -> None:
     """400 steps on 200 Pendulum pairs; the accuracy of sum alpha log pi on the training pairs rises from near
     chance to well above it (measured 0.60 -> 0.80). Unlike IPL's implicit reward, CPL's policy likelihood
