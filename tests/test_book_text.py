@@ -152,3 +152,89 @@ def test_equation_references_are_not_wrapped_in_parentheses(path: Path) -> None:
     lines = readable_text(path)
     found = [f"line {i + 1}: {line.strip()}" for i, line in enumerate(lines) if "({eq}`" in line]
     assert not found, f"{path.relative_to(ROOT)} wraps {{eq}} in parentheses:\n" + "\n".join(found)
+
+
+# Mechanical slips a reader sees: an equation's label instead of its number (outside {eq}, e.g. inside a
+# pseudocode block), a parameter's name instead of its value ("on `task`"), and "seed(s)" for a count.
+RAW_LABEL = re.compile(r"\bEqs?\.\s+[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
+PLURAL_HACK = re.compile(r"\b(?:seed|task|episode|run|label|configuration|evaluation episode)\(s\)")
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """The names the cell tagged ``parameters`` assigns."""
+    cells = json.loads(path.read_text())["cells"]
+    source = "".join("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", source, re.M))
+
+
+def literal_parameters(path: Path) -> list[str]:
+    """Markdown of a chapter that names a parameter where its value belongs: "on `task`", "for `profile`".
+    The experiment notebooks (book/experiments/) describe their parameters as such and are not read."""
+    if path.suffix != ".ipynb" or "experiments" in path.parts:
+        return []
+    names = notebook_parameters(path)
+    cells = json.loads(path.read_text())["cells"]
+    found = []
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        for name in sorted(names):
+            found += re.findall(rf"\b(?:on|for|of|in|at) `{name}`", "".join(cell["source"]))
+    return found
+
+
+def test_the_mechanical_checks_catch_their_slips(tmp_path: Path) -> None:
+    assert RAW_LABEL.search("critic step (Eq. sac-critic)") and not RAW_LABEL.search("MRN Eq. 13, IPL Eq. 6")
+    assert PLURAL_HACK.search("with 5 seed(s) per cell") and not PLURAL_HACK.search("five seeds (s = 5)")
+    notebook = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ['task = "walker-walk"\n']},
+        {"cell_type": "markdown", "metadata": {}, "source": ["This chapter reads its runs on `task`."]},
+    ]}
+    (tmp_path / "x.ipynb").write_text(json.dumps(notebook))
+    assert literal_parameters(tmp_path / "x.ipynb") == ["on `task`"]
+
+
+@pytest.mark.parametrize("path", published_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_raw_labels_literal_parameters_or_plural_hacks(path: Path) -> None:
+    lines = readable_text(path)
+    found = [f"line {i + 1}: {line.strip()}" for i, line in enumerate(lines)
+             if RAW_LABEL.search(line) or PLURAL_HACK.search(line)]
+    found += literal_parameters(path)
+    assert not found, f"{path.relative_to(ROOT)}:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", [p for p in BOOK_FILES if p.suffix == ".ipynb"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_that_show_verdicts_show_them_whole(path: Path) -> None:
+    """pandas cuts a cell at 50 characters ("do not sep..."); a page that puts verdicts in tables lifts it."""
+    cells = json.loads(path.read_text())["cells"]
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    if ".verdict(" in code:
+        assert 'pd.set_option("display.max_colwidth", None)' in code, path.relative_to(ROOT)
+
+
+def citation_labels(bib: str) -> dict[str, str]:
+    """What an author-year citation prints for each entry: the first author's surname, "et al." for three
+    or more authors, "and" the second's for two, and the year."""
+    labels = {}
+    for key, body in re.findall(r"@\w+\{([^,]+),(.*?)\n\}", bib, re.S):
+        author = re.search(r"author\s*=\s*\{((?:[^{}]|\{[^{}]*\})*)\}", body)
+        year = re.search(r"year\s*=\s*\{?(\w+)", body)
+        if author is None or year is None:
+            continue
+        surnames = [a.split(",")[0].strip("{} ") for a in author.group(1).split(" and ")]
+        year = year.group(1)
+        who = surnames[0] + (" et al." if len(surnames) > 2 else f" and {surnames[1]}" if len(surnames) == 2
+                             else "")
+        labels[key] = f"{who} {year}"
+    return labels
+
+
+def test_no_two_references_print_the_same_citation() -> None:
+    entry = "@a{x,\n  author = {Lee, K. and Smith, L. and Abbeel, P.},\n  year = {2021}\n}"
+    assert citation_labels(entry) == {"x": "Lee et al. 2021"}
+    labels = citation_labels((ROOT / "book" / "references.bib").read_text())
+    seen: dict[str, list[str]] = {}
+    for key, label in labels.items():
+        seen.setdefault(label, []).append(key)
+    assert {label: keys for label, keys in seen.items() if len(keys) > 1} == {}

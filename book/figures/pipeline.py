@@ -43,7 +43,7 @@ def draw() -> plt.Figure:
     _box(ax, 8.0, top, "RL on $r_\\psi$\n(IQL, SAC, ...)\n$Q_\\theta$", BLUE)
     _box(ax, 11.3, top, "policy $\\pi$", GREY, width=1.9)
     _arrow(ax, 2.4, 3.4, top, "fit")
-    _arrow(ax, 5.8, 6.8, top, "label data")
+    _arrow(ax, 5.8, 6.8, top, "relabel")
     _arrow(ax, 9.2, 10.3, top, "extract")
     ax.text(-0.2, bottom + 0.78, "IPL: no reward model", fontsize=11, fontweight="bold")
     _box(ax, 1.2, bottom, "preferences\n$(\\sigma^{(1)}, \\sigma^{(2)}, y)$", GREY)

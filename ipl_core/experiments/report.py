@@ -28,6 +28,12 @@ from ipl_core.experiments.intervals import (
 )
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` with its noun in the right number: ``count(1, "seed") == "1 seed"``, ``count(5, "seed") ==
+    "5 seeds"``."""
+    return f"{int(n)} {noun}" if int(n) == 1 else f"{int(n)} {noun}s"
+
+
 def _ordered(values: Sequence[object]) -> list:
     """Values in their natural order (numbers by size), or by their text when they do not compare."""
     try:
@@ -96,7 +102,7 @@ class Comparison(NamedTuple):
     def verdict(self, first: str, second: str) -> str:
         """One sentence that says what the interval allows, and no more."""
         if self.difference.seeds < MIN_SEEDS:
-            return (f"with {self.difference.seeds} seed(s) per configuration, too few for a bootstrap "
+            return (f"with {count(self.difference.seeds, 'seed')} per configuration, too few for a bootstrap "
                     f"interval to compare {first} with {second}")
         if not self.separated:
             return f"the interval includes 0: these runs do not separate {first} from {second}"
