@@ -125,6 +125,11 @@ class OfflineConfig:
         """(hidden_dim,) * num_layers, the ``hidden_dims`` of :func:`~ipl_core.agents.make_agent`."""
         return (self.hidden_dim,) * self.num_layers
 
+    @property
+    def cpl_switch_step(self) -> int:
+        """The first step after CPL's and BC's behaviour-cloning phase: ceil(cpl_bc_fraction * steps)."""
+        return math.ceil(self.cpl_bc_fraction * self.steps)
+
     def replace(self, **changes: Any) -> OfflineConfig:
         """A copy with ``changes``; an unknown name raises a TypeError naming it."""
         names = {f.name for f in dataclasses.fields(self)}

@@ -32,7 +32,6 @@ Algorithms 1-2 list Q first). Taught in "IPL in practice" (book/ipl/offline.ipyn
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -312,10 +311,9 @@ def cpl_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off:
     optimiser there. The offline batch is not read."""
     log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
     out = cpl_loss(log_prob_1, log_prob_2, pref.label, cfg.cpl_alpha, cfg.cpl_bias, cfg.cpl_bc_weight)
-    switch = math.ceil(cfg.cpl_bc_fraction * cfg.steps)
-    if step == switch and switch > 0:
+    if step == cfg.cpl_switch_step and step > 0:
         optimizers["actor"].state.clear()  # Adam creates fresh moments at its next step
-    _step(optimizers["actor"], out.bc if step < switch else out.loss)
+    _step(optimizers["actor"], out.bc if step < cfg.cpl_switch_step else out.loss)
     return _cpl_metrics(out)
 
 
@@ -332,7 +330,7 @@ def bc_update(agent: Agent, optimizers: Optimizers, pref: PreferenceBatch, off: 
     preferred segment of each pair only. The offline batch is not read; the labels only after the first
     phase."""
     log_prob_1, log_prob_2 = segment_log_probs(agent, pref)
-    out = bc_loss(log_prob_1, log_prob_2, None if step < cfg.cpl_bc_fraction * cfg.steps else pref.label)
+    out = bc_loss(log_prob_1, log_prob_2, None if step < cfg.cpl_switch_step else pref.label)
     _step(optimizers["actor"], out.loss)
     return _bc_metrics(out)
 
