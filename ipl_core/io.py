@@ -73,6 +73,27 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+def has_change(commit: str, path: str, text: str | None = None, repo: Path = REPO_ROOT) -> bool | None:
+    """Whether ``commit`` descends from the first commit that added ``path`` (with ``text``: that first put
+    ``text`` into it), i.e. whether code of that commit has the change. ``commit`` may be a run record's
+    ``commit``: several commits joined by ``;`` (a run whose cells ran at several), each perhaps ending in
+    ``+dirty``; it has the change only if every one has it. None where the history cannot tell (no git, a
+    commit it does not hold, an empty ``commit``)."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+    commits = [c.removesuffix("+dirty") for c in commit.split(";") if c]
+    try:
+        search = ["-S", text] if text is not None else ["--diff-filter=A"]
+        first = git("log", "--reverse", "--format=%H", *search, "--", path).stdout.split()
+        unknown = any(git("cat-file", "-e", f"{c}^{{commit}}").returncode for c in commits)
+        if not first or not commits or unknown:
+            return None
+        return all(git("merge-base", "--is-ancestor", first[0], c).returncode == 0 for c in commits)
+    except OSError:
+        return None
+
+
 def device_description(device: str = "cpu") -> str:
     """A human-readable name of the device a run used, e.g. ``cpu (2 cores, x86_64)``."""
     if device.startswith("cuda") and torch.cuda.is_available():

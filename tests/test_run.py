@@ -405,3 +405,29 @@ def test_profile_table_lists_what_a_profile_shrinks() -> None:
     assert "total_steps 20,000 (1,000,000)" in cpu["online"]["changed settings (reference value)"]
     with pytest.raises(KeyError, match="unknown profile"):
         profile_table("huge")
+
+
+def test_has_change_reads_the_history() -> None:
+    """The commit that added ipl_core/seeding.py has it, its parent and the root commit do not; a commit the
+    history does not hold, or an empty one, cannot be told."""
+    import subprocess
+
+    from ipl_core.io import REPO_ROOT, has_change
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+
+    added = git("log", "--reverse", "--format=%H", "--diff-filter=A", "--", "ipl_core/seeding.py").split()
+    if not added or not git("rev-parse", "--verify", "-q", f"{added[0]}^"):
+        pytest.skip("the history does not reach back past the commit that added ipl_core/seeding.py")
+    assert has_change(added[0], "ipl_core/seeding.py") is True
+    assert has_change(git("rev-parse", "HEAD") + "+dirty", "ipl_core/seeding.py") is True
+    assert has_change(git("rev-parse", f"{added[0]}^"), "ipl_core/seeding.py") is False
+    assert has_change("f" * 40, "ipl_core/seeding.py") is None
+    assert has_change("", "ipl_core/seeding.py") is None
+    # a run whose cells ran at two commits has the change only if both have it
+    assert has_change(f"{added[0]};{git('rev-parse', 'HEAD')}", "ipl_core/seeding.py") is True
+    assert has_change(f"{git('rev-parse', f'{added[0]}^')};{added[0]}", "ipl_core/seeding.py") is False
+    restart = 'optimizers["actor"].state.clear()'
+    assert has_change(git("rev-parse", "HEAD"), "ipl_core/offline.py", restart) is True
+    assert has_change(added[0], "ipl_core/offline.py", restart) is False
