@@ -213,16 +213,17 @@ ONLINE_SMOKE_SETTINGS: dict[str, Any] = {
     "replay_capacity": 600, "num_seed_steps": 100, "num_unsup_steps": 100, "segment_length": 10,
     "reward_hidden_dim": 32, "reward_batch_size": 16, "reward_max_epochs": 20, "feedback_budget": 40,
     "feedback_per_round": 10, "feedback_interval": 100, "mrn_interval": 100, "mrn_outer_batch": 16,
-    "surf_crop": 2, "ipl_pref_batch": 8, "ppo_rollout_steps": 100, "ppo_epochs": 2, "ppo_minibatch": 50,
-    "ppo_hidden_dim": 32, "eval_interval": 300, "eval_episodes": 1, "log_interval": 100,
-    "checkpoint_interval": 0,
+    "surf_crop": 2, "surf_reward_epochs": 20, "surf_unlabelled_ratio": 10, "ipl_pref_batch": 8,
+    "ppo_rollout_steps": 100, "ppo_epochs": 2, "ppo_minibatch": 50, "ppo_hidden_dim": 32,
+    "eval_interval": 300, "eval_episodes": 1, "log_interval": 100, "checkpoint_interval": 0,
 }
 """Overrides of any task's TOML that make an online run finish in seconds on 2 CPU cores: 600 steps of
 100-step episodes, 64-unit networks, 40 labels in rounds of 10 every 100 steps, two evaluations."""
 
 ONLINE_CPU_SETTINGS: dict[str, Any] = {
     **dict.fromkeys(ONLINE_SMOKE_SETTINGS), "total_steps": 20_000, "hidden_dim": 256, "batch_size": 256,
-    "num_unsup_steps": 4000, "feedback_per_round": 25, "feedback_interval": 5000, "ppo_rollout_steps": 2000,
+    "num_unsup_steps": 4000, "feedback_per_round": 25, "feedback_interval": 4000, "surf_reward_epochs": 50,
+    "ppo_rollout_steps": 2000,
     "eval_interval": 5000, "eval_episodes": 10, "log_interval": 1000, "checkpoint_interval": 5000,
 }
 """About 6-7 minutes of compute per seed with five seeds per process and two processes at once on 2 cores
@@ -230,9 +231,14 @@ ONLINE_CPU_SETTINGS: dict[str, Any] = {
 10-13 min, Preference PPO 2 min and IPL online 30 min, whose critic also scores 16 labelled pairs of
 50-step segments at every update). 20k steps of walker-walk (MRN's released walker command: 1M),
 networks of 256 units and batches of 256 (the paper: 1024), 1k random and 4k unsupervised steps (the paper:
-1k and 9k), the task's label budget in four rounds every 5k steps, ten evaluation episodes every 5k steps
-(the paper: every 10k). Far too short to learn to walk: it compares the methods' first 20k steps, not
-MRN's scores. ``None`` keeps the task's TOML value."""
+1k and 9k), the task's label budget in four rounds, at steps 5k, 9k, 13k and 17k (the last round's labels
+have 3k steps to reach the policy; MRN: a round every 20k), ten evaluation episodes every 5k steps (the
+paper: every 10k). SURF keeps its walker settings (tau 0.99, mu 4, 100 unlabelled pairs per label) but
+trains 50 epochs' worth of reward iterations per round where its command trains 1000 (40 instead of 782
+iterations by 100 labels): one iteration of those settings took 20.5 s for five seeds on one core
+(2026-12-07), so the command's 1,955 iterations over the four rounds would take 11 hours. Far too short to
+learn to walk: it compares the methods' first 20k steps, not MRN's scores. ``None`` keeps the task's TOML
+value."""
 
 ONLINE_FULL_SETTINGS: dict[str, Any] = dict.fromkeys(ONLINE_SMOKE_SETTINGS)
 """MRN Sec. 5.1 and B-Pref: every value of ``configs/online/<task>.toml`` unchanged (``None``)."""

@@ -92,8 +92,7 @@ class OnlineConfig:
     reward_batch_size: int = 128
     """Labelled pairs per reward-model minibatch (B-Pref's hard-coded ``train_batch_size``)."""
     reward_max_epochs: int = 50
-    """Most passes over the labelled pairs per feedback round (B-Pref ``reward_update``); SURF trains a
-    fixed ``ceil(reward_max_epochs * labels / reward_batch_size)`` minibatch iterations instead."""
+    """Most passes over the labelled pairs per feedback round of PEBBLE and MRN (B-Pref ``reward_update``)."""
     reward_acc_stop: float = 0.97
     """Stop reward training once the ensemble's mean training accuracy exceeds this."""
     query_selection: str = "disagreement"
@@ -132,6 +131,9 @@ class OnlineConfig:
     mrn_outer_iters: int = 1
     """Outer updates per bi-level step."""
     # --- SURF ---
+    surf_reward_epochs: int = 1000
+    """SURF's ``reward_update``: each round trains a fixed ``ceil(surf_reward_epochs * labels /
+    reward_batch_size)`` minibatch iterations (no accuracy stop)."""
     surf_tau: float = 0.95
     """Confidence above which an unlabelled pair receives a pseudo-label."""
     surf_lambda: float = 1.0
@@ -201,7 +203,8 @@ class OnlineConfig:
             raise ValueError(f"OnlineConfig.teacher must be one of {sorted(TEACHERS)}, got {self.teacher!r}")
         positive = ("total_steps", "hidden_dim", "hidden_depth", "batch_size", "target_update_interval",
                     "replay_capacity", "topk", "segment_length", "ensemble_size", "reward_hidden_dim",
-                    "reward_hidden_depth", "reward_batch_size", "reward_max_epochs", "candidate_multiplier",
+                    "reward_hidden_depth", "reward_batch_size", "reward_max_epochs", "surf_reward_epochs",
+                    "candidate_multiplier",
                     "feedback_per_round", "feedback_interval", "return_window", "mrn_interval",
                     "mrn_outer_iters", "surf_unlabelled_ratio", "surf_batch_ratio",
                     "ipl_pref_batch", "ppo_rollout_steps", "ppo_epochs", "ppo_minibatch", "ppo_hidden_dim",
@@ -242,6 +245,13 @@ class OnlineConfig:
             raise ValueError(f"OnlineConfig.feedback_budget ({self.feedback_budget}) is smaller than one "
                              f"feedback round (feedback_per_round = {self.feedback_per_round}); "
                              f"{self.algorithm} needs at least one round of labels")
+        if self.algorithm != "sac" and self.feedback_rounds * self.feedback_per_round < self.feedback_budget:
+            raise ValueError(
+                f"OnlineConfig: feedback_budget = {self.feedback_budget} labels do not fit in the rounds "
+                f"that reach the policy: {self.feedback_rounds} rounds (from step learning_starts = "
+                f"{self.learning_starts} every feedback_interval = {self.feedback_interval}, before "
+                f"total_steps = {self.total_steps}) of feedback_per_round = {self.feedback_per_round}; "
+                "ask more per round, more often, or fewer labels")
         if self.replay_capacity < self.segment_length:
             raise ValueError("OnlineConfig.replay_capacity must hold at least one segment "
                              f"({self.segment_length} steps), got {self.replay_capacity}")
@@ -250,6 +260,14 @@ class OnlineConfig:
     def learning_starts(self) -> int:
         """First step whose reward comes from the learned model (after random and unsupervised steps)."""
         return self.num_seed_steps + self.num_unsup_steps
+
+    @property
+    def feedback_rounds(self) -> int:
+        """Feedback rounds whose labels reach the policy: those at ``learning_starts + k feedback_interval``
+        strictly before ``total_steps`` (a round on the last step would train a reward no update reads)."""
+        if self.total_steps <= self.learning_starts:
+            return 0
+        return 1 + (self.total_steps - 1 - self.learning_starts) // self.feedback_interval
 
 
 FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(OnlineConfig)}
@@ -317,9 +335,14 @@ def study_config(task: str, **settings: Any) -> OnlineConfig:
     ``book/experiments/online*.ipynb``): the task's TOML with ``settings`` applied, where ``None`` keeps
     the TOML's value. ``feedback_per_round=None`` also enlarges the rounds where the task's schedule could not
     spend ``feedback_budget`` before ``total_steps`` (as for MRN Fig. 4's larger budgets)."""
-    cfg = load_task_config(task, **{name: value for name, value in settings.items() if value is not None})
-    if "feedback_per_round" in settings and settings["feedback_per_round"] is None:
-        rounds = 1 + max(0, cfg.total_steps - cfg.learning_starts) // cfg.feedback_interval
-        per_round = max(cfg.feedback_per_round, math.ceil(cfg.feedback_budget / rounds))
-        cfg = dataclasses.replace(cfg, feedback_per_round=per_round)
-    return cfg
+    given = {name: value for name, value in settings.items() if value is not None}
+    if "feedback_per_round" not in settings or settings["feedback_per_round"] is not None:
+        return load_task_config(task, **given)
+    path = Path(task) if Path(task).suffix == ".toml" else task_config_path(task)
+    in_file = tomllib.loads(path.read_text())["settings"]
+    budget = given.get("feedback_budget", in_file.get("feedback_budget", OnlineConfig.feedback_budget))
+    per_round = in_file.get("feedback_per_round", OnlineConfig.feedback_per_round)
+    # the rounds that reach the policy depend on the schedule only, not on their size
+    rounds = max(1, load_task_config(path, **{**given, "feedback_budget": 1, "feedback_per_round": 1})
+                 .feedback_rounds)
+    return load_task_config(path, **given, feedback_per_round=max(per_round, math.ceil(budget / rounds)))

@@ -233,7 +233,7 @@ def ask_teacher(teacher: ScriptedTeacher, true_reward_1: np.ndarray, true_reward
 @dataclass(frozen=True)
 class FeedbackSchedule:
     """When and how many labels are asked: a first round, then one every ``interval`` steps, until the
-    ``budget`` is spent (the last round may be smaller)."""
+    ``budget`` is spent (the last round may be smaller) or the run reaches ``end``."""
 
     first: int
     """Environment step of the first round (right after unsupervised pre-training)."""
@@ -243,10 +243,14 @@ class FeedbackSchedule:
     """Labels asked per round."""
     budget: int
     """Total labels."""
+    end: int
+    """The run's last step (``total_steps``): no round is asked there or later, as its labels would train a
+    reward that no update reads."""
 
     def round_size(self, step: int, given: int) -> int:
         """Labels to ask at ``step`` when ``given`` were already asked: 0 unless a round is due."""
-        if step < self.first or (step - self.first) % self.interval != 0 or given >= self.budget:
+        if (step < self.first or step >= self.end or (step - self.first) % self.interval != 0
+                or given >= self.budget):
             return 0
         return min(self.per_round, self.budget - given)
 

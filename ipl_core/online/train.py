@@ -266,7 +266,7 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
     buffers, rngs = [r.buffer for r in runs], [r.rng for r in runs]
     generators = [r.generator for r in runs]
     schedule = FeedbackSchedule(cfg.learning_starts, cfg.feedback_interval, cfg.feedback_per_round,
-                                cfg.feedback_budget)
+                                cfg.feedback_budget, cfg.total_steps)
     teacher = TEACHERS[cfg.teacher]
     start_step = 0
 
@@ -365,7 +365,7 @@ def train_online_seeds(cfg: OnlineConfig, seeds: Sequence[int], out_dirs: Sequen
             if cfg.algorithm == "surf":
                 results = train_reward_ensemble_surf(
                     ensemble, reward_opt, [r.prefs for r in runs], [r.unlabelled for r in runs],  # type: ignore[arg-type]
-                    cfg.reward_batch_size, cfg.reward_max_epochs, cfg.segment_length, cfg.surf_window,
+                    cfg.reward_batch_size, cfg.surf_reward_epochs, cfg.segment_length, cfg.surf_window,
                     cfg.surf_crop, cfg.surf_tau, cfg.surf_lambda, cfg.surf_batch_ratio, rngs)
             else:
                 results = train_reward_ensemble(ensemble, reward_opt, [r.prefs for r in runs],  # type: ignore[arg-type]
