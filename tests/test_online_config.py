@@ -112,9 +112,25 @@ def test_study_config_keeps_the_toml_where_a_setting_is_none() -> None:
     # feedback_per_round=None keeps the task's rounds when they can spend the budget (walker: 10 x 10) ...
     assert study_config("walker-walk", feedback_per_round=None).feedback_per_round == toml.feedback_per_round
     # ... and enlarges them otherwise: 2000 labels in the 50 rounds of 1M steps need 40 per round
-    rounds = 1 + (toml.total_steps - toml.learning_starts) // toml.feedback_interval
-    assert rounds == 50
+    assert toml.feedback_rounds == 50
     cfg = study_config("walker-walk", feedback_budget=2000, feedback_per_round=None)
-    assert cfg.feedback_per_round == 40 and rounds * cfg.feedback_per_round >= 2000
-    # an explicit value is kept even where it cannot spend the budget
-    assert study_config("walker-walk", feedback_budget=2000, feedback_per_round=10).feedback_per_round == 10
+    assert cfg.feedback_per_round == 40 and cfg.feedback_rounds * cfg.feedback_per_round >= 2000
+    # an explicit value that cannot spend the budget is refused, naming the fields
+    with pytest.raises(ValueError, match=r"feedback_budget = 2000 labels do not fit .* 50 rounds"):
+        study_config("walker-walk", feedback_budget=2000, feedback_per_round=10)
+
+
+def test_a_round_on_the_last_step_does_not_count() -> None:
+    base = {"num_seed_steps": 1000, "num_unsup_steps": 4000, "feedback_interval": 5000,
+            "feedback_per_round": 25, "feedback_budget": 75}
+    # rounds at 5k, 10k, 15k; one at 20k would train a reward that no update of a 20k-step run reads
+    assert OnlineConfig(total_steps=20_000, **base).feedback_rounds == 3
+    assert OnlineConfig(total_steps=20_001, **base).feedback_rounds == 4
+    assert OnlineConfig(total_steps=5000, algorithm="sac", **base).feedback_rounds == 0
+    with pytest.raises(ValueError, match=r"3 rounds .* of feedback_per_round = 25"):
+        OnlineConfig(total_steps=20_000, **{**base, "feedback_budget": 100})
+    # study_config enlarges the rounds with the same count: ceil(100 / 3) = 34
+    schedule = {k: v for k, v in base.items() if k not in ("feedback_per_round", "feedback_budget")}
+    cfg = study_config("walker-walk", total_steps=20_000, feedback_budget=100, feedback_per_round=None,
+                       **schedule)
+    assert cfg.feedback_per_round == 34

@@ -77,15 +77,26 @@ def test_select_queries() -> None:  # one seed's member probabilities (M, N)
         select_queries("disagreement", probs[:1], 1, rng)
 
 
-def test_feedback_schedule() -> None:
-    schedule = FeedbackSchedule(first=100, interval=50, per_round=30, budget=70)
+def _rounds(schedule: FeedbackSchedule, steps: int) -> list[tuple[int, int]]:
     given, asked = 0, []
-    for step in range(0, 400):
+    for step in range(steps):
         size = schedule.round_size(step, given)
         if size:
             asked.append((step, size))
             given += size
-    assert asked == [(100, 30), (150, 30), (200, 10)]
+    return asked
+
+
+def test_feedback_schedule() -> None:
+    schedule = FeedbackSchedule(first=100, interval=50, per_round=30, budget=70, end=400)
+    assert _rounds(schedule, 400) == [(100, 30), (150, 30), (200, 10)]
+
+
+def test_no_round_is_asked_on_the_last_step_or_after() -> None:
+    # a round at step 200 of a 200-step run would train a reward that no update reads
+    schedule = FeedbackSchedule(first=100, interval=50, per_round=30, budget=100, end=200)
+    assert _rounds(schedule, 300) == [(100, 30), (150, 30)]
+    assert _rounds(FeedbackSchedule(100, 50, 30, 100, end=201), 300) == [(100, 30), (150, 30), (200, 30)]
 
 
 def _filled_buffer(capacity: int, steps: int, episode_length: int) -> ReplayBuffer:

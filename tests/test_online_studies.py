@@ -31,6 +31,24 @@ def test_every_profile_expands_to_valid_configs(study: str, profile: str) -> Non
 
 
 @pytest.mark.parametrize("study", ONLINE_STUDIES)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_label_of_every_cell_reaches_the_policy(study: str, profile: str) -> None:
+    """Each cell asks its whole budget in rounds strictly before its last step (none is wasted there)."""
+    seen = set()
+    for cell in expand(study, profile):
+        params = {k: v for k, v in cell.params.items() if k != "seed"}
+        key = json.dumps(params, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        cfg = study_config(**params)
+        if cfg.algorithm != "sac":
+            assert cfg.feedback_rounds * cfg.feedback_per_round >= cfg.feedback_budget, key
+            last_round = cfg.learning_starts + (cfg.feedback_rounds - 1) * cfg.feedback_interval
+            assert last_round < cfg.total_steps, key
+
+
+@pytest.mark.parametrize("study", ONLINE_STUDIES)
 def test_smoke_cells_are_small(study: str) -> None:
     cells = expand(study, "smoke")
     assert len(cells) <= 12  # two tasks (walker-walk, door-open-v3): each cell takes 5-10 s on one core
@@ -98,6 +116,8 @@ def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None
         cell.mkdir(parents=True)
         config = {"algorithm": algorithm, "task": "walker-walk", "seed": 0, "feedback_per_round": per_round,
                   "total_steps": 20000, "profile": "cpu", "wall_time_s": wall}
+        if per_round is not None:  # the task file's one round of 20k steps spends 25 labels, not 100
+            config["feedback_budget"] = per_round
         (cell / "config.json").write_text(json.dumps(config))
         if algorithm != "surf":  # a cell on disk that the stored run did not aggregate is not read
             rows.append({"config_id": f"algorithm={algorithm}", "seed": 0, "algorithm": algorithm})
@@ -114,3 +134,39 @@ def test_stored_cells_resolve_the_settings_each_run_used(tmp_path: Path) -> None
     (folder / "algorithm=mrn" / "seed=0" / "config.json").write_text("{}")
     with pytest.raises(ValueError, match=r"config\.json: expected the keys 'task' and 'wall_time_s'"):
         stored_cells(results)
+
+
+def test_fig4_borrows_only_runs_with_its_own_settings(tmp_path: Path) -> None:
+    """online-feedback's cpu grid leaves the task's own budget to online's runs: they are read beside its own
+    only where their settings are what online-feedback would have run at that budget."""
+    from ipl_core.experiments.results import StudyResults
+    from ipl_core.experiments.stored import with_budgets_from
+    from ipl_core.io import RunInfo
+
+    base = {"task": "walker-walk", "total_steps": 20000, "num_unsup_steps": 4000, "feedback_interval": 4000,
+            "feedback_per_round": None, "wall_time_s": 1.0}
+
+    def study(name: str, cells: list[dict], root: str = "a") -> StudyResults:
+        folder, rows = tmp_path / root / name / "cpu", []
+        for i, params in enumerate(cells):
+            config_id = f"cell{i}"
+            (folder / config_id / "seed=0").mkdir(parents=True)
+            config = {**base, **params, "seed": 0, "config_id": config_id}
+            (folder / config_id / "seed=0" / "config.json").write_text(json.dumps(config))
+            row = {"step": 20000, "return": float(i), "seed": 0, "algorithm": params["algorithm"],
+                   "task": "walker-walk", "config_id": config_id}
+            if name == "online-feedback":
+                row["feedback_budget"] = params["feedback_budget"]
+            rows.append(row)
+        return StudyResults(RunInfo(name, "cpu", (0,), None), {"runs": pd.DataFrame(rows)}, folder)
+
+    feedback = study("online-feedback", [{"algorithm": "mrn", "feedback_budget": 400}])
+    online = study("online", [{"algorithm": "mrn", "feedback_per_round": 25}, {"algorithm": "sac"}])
+    runs = with_budgets_from(feedback, online)
+    assert sorted(zip(runs["study"], runs["feedback_budget"], strict=True)) == [("online", 100),
+                                                                               ("online-feedback", 400)]
+    # a run of other settings (here a longer run) is refused, not mixed in
+    online = study("online", [{"algorithm": "mrn", "feedback_per_round": 25, "total_steps": 24000}], "b")
+    refused = r"cell0/seed=0/config\.json: online's run differs .* \['total_steps'\]"
+    with pytest.raises(ValueError, match=refused):
+        with_budgets_from(feedback, online)

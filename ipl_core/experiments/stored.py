@@ -48,3 +48,44 @@ def schedule_table(cells: pd.DataFrame, algorithms: tuple[str, ...], task: str) 
 def compute_minutes(cells: pd.DataFrame, task: str) -> pd.Series:
     """Mean wall-clock minutes of one run (one seed) of each algorithm on ``task``."""
     return cells[cells["task"] == task].groupby("algorithm")["wall_time_s"].mean() / 60.0
+
+
+def with_budgets_from(feedback: StudyResults, online: StudyResults) -> pd.DataFrame:
+    """``feedback``'s ``runs`` table (MRN Fig. 4: a ``feedback_budget`` axis) with the runs of ``online``
+    (MRN Fig. 2-3: each task's own budget) at the budgets ``feedback`` did not train, for its tasks and
+    algorithms, and a column ``study`` naming where each run comes from.
+
+    A run is borrowed only if its resolved settings are those that ``feedback``'s cells of the same task and
+    algorithm resolve to at its budget and seed; any other difference raises ``ValueError`` naming the cell
+    and the fields, so the two studies' runs are never mixed across settings.
+    """
+    runs = feedback.tables["runs"].assign(study=feedback.info.study)
+    own: dict[tuple[str, str], dict] = {}
+    for _, stored in feedback.cells():
+        own.setdefault((stored["task"], stored["algorithm"]), stored)
+    trained = set(zip(runs["task"], runs["algorithm"], runs["feedback_budget"], strict=True))
+    borrowed = []
+    for folder, stored in online.cells():
+        key = (stored["task"], stored["algorithm"])
+        if key not in own:
+            continue
+        params = {k: v for k, v in stored.items() if k in FIELD_TYPES and k != "task"}
+        cfg = study_config(stored["task"], **params)
+        if (*key, cfg.feedback_budget) in trained:
+            continue
+        theirs = {k: v for k, v in own[key].items() if k in FIELD_TYPES and k != "task"}
+        at_budget = {**theirs, "feedback_budget": cfg.feedback_budget, "seed": cfg.seed}
+        expected = study_config(stored["task"], **at_budget)
+        differ = [name for name, value in dataclasses.asdict(cfg).items() if getattr(expected, name) != value]
+        if differ:
+            raise ValueError(f"{folder / 'config.json'}: {online.info.study}'s run differs from what "
+                             f"{feedback.info.study} runs with feedback_budget = {cfg.feedback_budget} "
+                             f"in {differ}")
+        borrowed.append((stored["config_id"], cfg.seed, cfg.feedback_budget))
+    if not borrowed:
+        return runs
+    theirs_runs = online.tables["runs"]
+    picked = [theirs_runs[(theirs_runs["config_id"] == config_id) & (theirs_runs["seed"] == seed)]
+              .assign(feedback_budget=budget) for config_id, seed, budget in borrowed]
+    extra = pd.concat(picked, ignore_index=True).assign(study=online.info.study)
+    return pd.concat([runs, extra[runs.columns]], ignore_index=True)
