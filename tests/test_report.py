@@ -85,3 +85,12 @@ def test_figures_draw_every_seed() -> None:
     ax = plot_performance_profiles(finals, "method", ["task"], np.linspace(0, 1, 11))
     assert len(ax.lines) == 2
     matplotlib.pyplot.close("all")
+
+
+def test_at_floor_reads_every_run() -> None:
+    from ipl_core.experiments.report import SUCCESS_FLOOR, at_floor
+
+    assert at_floor(pd.DataFrame({"score": [0.0, SUCCESS_FLOOR]}))
+    assert not at_floor(pd.DataFrame({"score": [0.0, 0.0, SUCCESS_FLOOR + 0.05]}))  # one run off the floor
+    with pytest.raises(ValueError, match="no runs"):
+        at_floor(pd.DataFrame({"score": []}))

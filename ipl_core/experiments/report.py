@@ -57,6 +57,18 @@ def final_scores(runs: pd.DataFrame, metric: str, keys: Sequence[str], step: str
     return finals.rename(columns={metric: "score"})
 
 
+SUCCESS_FLOOR = 0.05
+"""A success rate at or below which a MetaWorld run counts as at the floor: one success in 20 episodes."""
+
+
+def at_floor(finals: pd.DataFrame, floor: float = SUCCESS_FLOOR) -> bool:
+    """Whether every run of ``finals`` (a ``score`` column of success rates in [0, 1]) ends at or below
+    ``floor``: a difference between such runs compares nothing."""
+    if finals.empty:
+        raise ValueError("at_floor: no runs to read")
+    return bool((finals["score"] <= floor).all())
+
+
 def estimates(finals: pd.DataFrame, keys: Sequence[str], statistic: str = "iqm",
               confidence: float = 0.95) -> pd.DataFrame:
     """Per configuration (``keys``): the ``statistic`` of the final scores over seeds with its bootstrap
