@@ -238,3 +238,35 @@ def test_no_two_references_print_the_same_citation() -> None:
     for key, label in labels.items():
         seen.setdefault(label, []).append(key)
     assert {label: keys for label, keys in seen.items() if len(keys) > 1} == {}
+
+
+FIGURE_TEXT = re.compile(r"\b(?:xlabel|ylabel|title|label|suptitle|set_title|set_xlabel|set_ylabel)"
+                         r"\s*[=(]\s*r?f?r?\"([^\"]*)\"")
+PLAIN_MATHS = re.compile(r"\b(?:lambda|alpha|beta|gamma|tau|psi|theta|sigma|pi|mu)\b|[α-ωΑ-Ω]|\w\^\w")
+
+
+def plain_maths_in_figures(code: str) -> list[str]:
+    """Figure labels and titles whose maths is plain text ("IPL lambda", "γ^k"): outside $...$ no Greek
+    letter, written out or in Unicode, and no caret. Names in braces (f-string fields) are not text."""
+    found = []
+    for text in FIGURE_TEXT.findall(code):
+        outside = re.sub(r"\$[^$]*\$|\{[^}]*\}", " ", text)
+        if PLAIN_MATHS.search(outside):
+            found.append(text)
+    return found
+
+
+def test_the_figure_rule_tells_plain_from_typeset_maths() -> None:
+    assert plain_maths_in_figures('ax.set(xlabel="IPL lambda", title="γ^k gap")') == ["IPL lambda", "γ^k gap"]
+    assert plain_maths_in_figures('ax.set(xlabel=r"IPL $\\lambda$", title=f"alpha = {alpha}")') == [
+        "alpha = {alpha}"]
+    assert plain_maths_in_figures('ax.set(title=rf"$\\alpha$ = {alpha}", ylabel="return")') == []
+
+
+@pytest.mark.parametrize("path", [p for p in BOOK_FILES if p.suffix == ".ipynb"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_figure_labels_typeset_their_maths(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    found = plain_maths_in_figures(code)
+    assert not found, f"{path.relative_to(ROOT)}: {found}"
