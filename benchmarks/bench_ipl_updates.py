@@ -2,14 +2,15 @@
 E seeds batched, all measured in one run.
 
     python benchmarks/bench_ipl_updates.py [--seconds 10] [--threads 2] [--device cpu|cuda] [--seeds 1,5]
-                                           [--shapes metaworld,locomotion] [--profile]
+                                           [--shapes metaworld,locomotion] [--bf16] [--profile]
 
 Shapes (IPL Tables 5-6): MetaWorld, 3x256 networks, obs 39, act 4, 16 pairs x 2 segments x 16 transitions +
 256 offline transitions; locomotion (hopper), 2x256 networks, obs 11, act 3, 8 pairs x 2 x 64 transitions +
 256 offline. A segment of s + 1 observations gives s transitions. Random data: the arithmetic does not
 depend on the values. "before" is the IPL-IQL update as the library computed it before the seed axis
 (``baseline_ipl_update.py``: a loop over Q heads, V on s and s' separately, unfused Adam); "E=k" is
-``ipl_core.offline.ipl_update`` on an agent of k members, its rate counted in seed-updates per second.
+``ipl_core.offline.ipl_update`` on an agent of k members, its rate counted in seed-updates per second;
+with ``--bf16`` also "E=k bf16", the same update with ``precision="bf16"`` (bfloat16 in the hidden layers).
 The modes alternate in short rounds so that a change in machine load hits all alike; medians are printed
 with the ratio to "before", and first a check that both compute the same step.
 """
@@ -28,6 +29,7 @@ from baseline_ipl_update import BaselineAgent, baseline_ipl_update, baseline_opt
 from ipl_core.agents import make_agent
 from ipl_core.batches import OfflineBatch, PreferenceBatch, stack_batches
 from ipl_core.config import preset
+from ipl_core.nets import set_precision
 from ipl_core.offline import make_optimizers, stack_transitions, update_function
 
 SHAPES = {
@@ -58,11 +60,12 @@ def make_batches(obs_dim: int, act_dim: int, pairs: int, steps: int, offline: in
 class Library:
     """``ipl_core``'s update on an agent of ``members`` seeds."""
 
-    def __init__(self, shape: str, members: int, device: str) -> None:
+    def __init__(self, shape: str, members: int, device: str, precision: str = "fp32") -> None:
         name, obs_dim, act_dim, pairs, steps, offline = SHAPES[shape]
-        self.cfg = preset(name, method="ipl", device=device)
+        self.cfg = preset(name, method="ipl", device=device, precision=precision)
         generators = [torch.Generator().manual_seed(e) for e in range(members)]
         self.agent = make_agent("ipl", obs_dim, act_dim, self.cfg.hidden_dims, generator=generators)
+        set_precision(self.agent, precision)
         self.agent.to(device)
         self.optimizers = make_optimizers(self.agent, self.cfg)
         batches = [make_batches(obs_dim, act_dim, pairs, steps, offline, device, e) for e in range(members)]
@@ -135,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1", help="comma-separated member counts E, e.g. 1,5,20")
     parser.add_argument("--shapes", default="metaworld,locomotion", help="comma-separated shape names")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per mode")
+    parser.add_argument("--bf16", action="store_true", help="also time each E with precision='bf16'")
     parser.add_argument("--profile", action="store_true", help="print where the time of E=1 goes")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -148,6 +152,8 @@ def main() -> None:
         print(f"{shape}: largest weight difference after 3 steps, before vs E=1: {same_step(shape):.2e}")
         modes: dict[str, Library | Before] = {"before": Before(shape, args.device)}
         modes |= {f"E={e}": Library(shape, e, args.device) for e in counts}
+        if args.bf16:
+            modes |= {f"E={e} bf16": Library(shape, e, args.device, "bf16") for e in counts}
         for setting in modes.values():
             setting.run(3)  # warm-up
         samples: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -155,10 +161,10 @@ def main() -> None:
             for mode, setting in modes.items():
                 samples[mode].append(rate(setting, args.seconds / args.rounds, args.device))
         base = statistics.median(samples["before"])
-        print(f"{'shape':11s} {'mode':7s} {'seed-updates/s':>15s} {'ratio to before':>16s}")
+        print(f"{'shape':11s} {'mode':10s} {'seed-updates/s':>15s} {'ratio to before':>16s}")
         for mode, values in samples.items():
             median = statistics.median(values)
-            print(f"{shape:11s} {mode:7s} {median:15.1f} {median / base:16.2f}", flush=True)
+            print(f"{shape:11s} {mode:10s} {median:15.1f} {median / base:16.2f}", flush=True)
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ipl_core.agents import known_methods
+from ipl_core.nets import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class OfflineConfig:
     """Seed of the initial weights, the minibatch sampler and the actor's samples."""
     device: str = "cpu"
     """Torch device of the networks and batches: "cpu", "cuda" or "cuda:N"."""
+    precision: str = "fp32"
+    """Arithmetic of the networks: "fp32", or "bf16" for bfloat16 in the hidden layers between the first and
+    the last (:func:`ipl_core.nets.set_precision`); losses, targets and optimiser state stay float32."""
 
     def __post_init__(self) -> None:
         if self.method not in known_methods():
@@ -117,6 +121,8 @@ class OfflineConfig:
                              f"CPL and BC; method {self.method!r} learns from offline transitions: expected "
                              "at least 1")
         check_device(self.device, "OfflineConfig.device")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"OfflineConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.subsample_length == 1:
             raise ValueError("OfflineConfig.subsample_length must be 0 (off) or at least 2, got 1")
 

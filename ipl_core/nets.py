@@ -118,6 +118,8 @@ class EnsembleMLP(nn.Module):
                  activation: Callable[[torch.Tensor], torch.Tensor] = torch.relu) -> None:
         super().__init__()
         self.members, self.in_dim, self.out_dim, self.activation = tuple(members), in_dim, out_dim, activation
+        self.bf16_hidden = False
+        """Run the layers between the first and the last under bfloat16 autocast (:func:`set_precision`)."""
         dims = [in_dim, *hidden_dims, out_dim]
         if min(dims) <= 0 or not members or min(members) <= 0:
             raise ValueError(f"EnsembleMLP expects positive sizes, got members={members}, in_dim={in_dim}, "
@@ -138,10 +140,36 @@ class EnsembleMLP(nn.Module):
                              f"{tuple(x.shape)}")
         n = x.shape[-2]
         x = x.reshape(-1, n, self.in_dim)  # the member axes flattened, once for all layers
-        *hidden, last = self.layers  # iterated: slicing a ModuleList builds a new one at every call
-        for layer in hidden:
+        first, *middle, last = self.layers  # iterated: slicing a ModuleList builds a new one at every call
+        if self.bf16_hidden and middle:
+            x = self.activation(first(x))
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                for layer in middle:
+                    x = self.activation(layer(x))
+            return last(x.float()).view(*self.members, n, self.out_dim)
+        for layer in (first, *middle):
             x = self.activation(layer(x))
         return last(x).view(*self.members, n, self.out_dim)
+
+
+PRECISIONS = ("fp32", "bf16")
+"""Arithmetic of the networks' forward passes: float32 throughout, or bfloat16 in the hidden layers."""
+
+
+def set_precision(module: nn.Module, precision: str) -> nn.Module:
+    """Set every :class:`EnsembleMLP` inside ``module`` to ``precision`` and return ``module``.
+
+    ``"bf16"`` runs the layers between the first and the last under ``torch.autocast(dtype=bfloat16)``;
+    the first and last layers, every loss, target and optimiser state stay in float32. The output layer
+    in float32 keeps the level of a large Q (held by its bias and weights) exact, which matters for the
+    implicit reward Q - gamma V(s'), a small difference of two large numbers. An MLP with one hidden layer
+    has no layer in between and runs in float32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    for sub in module.modules():
+        if isinstance(sub, EnsembleMLP):
+            sub.bf16_hidden = precision == "bf16"
+    return module
 
 
 class CriticEnsemble(nn.Module):

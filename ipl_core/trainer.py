@@ -41,7 +41,7 @@ from ipl_core.batches import (
 from ipl_core.config import OfflineConfig, check_device
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.io import atomic_write, write_json, write_table
-from ipl_core.nets import to_action_box
+from ipl_core.nets import set_precision, to_action_box
 from ipl_core.offline import (
     Optimizers,
     is_markovian,
@@ -197,6 +197,7 @@ def _single_member(agent: Agent, e: int, cfg: OfflineConfig, obs_dim: int, act_d
     if agent.members == 1:
         return agent
     single = make_agent(cfg.method, obs_dim, act_dim, cfg.hidden_dims, hidden_gain=cfg.init_gain)
+    set_precision(single, cfg.precision)
     single.load_state_dict(member_state(agent.state_dict(), e))
     return single.to(next(agent.parameters()).device)
 
@@ -245,6 +246,7 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
     agent = make_agent(cfg.method, obs_dim, act_dim, cfg.hidden_dims,
                        generator=[torch_generator(seed, "init") for seed in seeds],
                        hidden_gain=cfg.init_gain).to(device)
+    set_precision(agent, cfg.precision)
     rngs = [numpy_generator(seed, "batches") for seed in seeds]
     # CPU generators on every device: a run draws the same actor noise on a CPU and a GPU.
     sample_generators = [torch_generator(seed, "policy_noise") for seed in seeds]

@@ -214,8 +214,8 @@ def test_bad_input_fails_with_a_message_naming_the_file_and_the_mismatch(case, f
 
 
 def test_parse_overrides_types() -> None:
-    assert parse_overrides(["lam=0.25", "balance_losses=true", "steps=7"]) == {
-        "lam": 0.25, "balance_losses": True, "steps": 7}
+    assert parse_overrides(["lam=0.25", "balance_losses=true", "steps=7", "precision=bf16"]) == {
+        "lam": 0.25, "balance_losses": True, "steps": 7, "precision": "bf16"}
     with pytest.raises(ValueError, match="balance_losses expects a bool"):
         parse_overrides(["balance_losses=maybe"])
 
