@@ -24,7 +24,12 @@ import pandas as pd
 import torch
 
 PROFILES = ("smoke", "cpu", "full")
-"""Run profiles from smallest to largest; the book shows the largest one that has results."""
+"""Run profiles from smallest to largest, which every study defines; the book shows the largest one that
+has results."""
+EXTRA_PROFILES = ("paper-cpu",)
+"""Profiles that only some studies define and that a page reads only by name: ``paper-cpu`` runs a few
+cells of the ``full`` profile, at its settings, on CPU cores (a paper's result at the paper's scale)."""
+ALL_PROFILES = PROFILES + EXTRA_PROFILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The repository the package runs from (``data/``, ``results/`` and ``book/`` lie under it)."""
@@ -108,7 +113,7 @@ class RunInfo:
     study: str
     """Name of the experiment notebook, e.g. ``bradley-terry``."""
     profile: str
-    """One of :data:`PROFILES`."""
+    """One of :data:`ALL_PROFILES`."""
     seeds: tuple[int, ...]
     """Seeds the run used."""
     steps: int | None
@@ -143,8 +148,8 @@ def save_study(
     study: str, profile: str, tables: dict[str, pd.DataFrame], info: RunInfo, root: str | Path = RESULTS_DIR
 ) -> Path:
     """Write each table, then ``run.json`` (which marks completion), under ``root/study/profile``."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if profile not in ALL_PROFILES:
+        raise ValueError(f"profile must be one of {ALL_PROFILES}, got {profile!r}")
     out = Path(root) / study / profile
     for name, table in tables.items():
         write_table(out / f"{name}.parquet", table)

@@ -37,6 +37,34 @@ def test_save_and_load_round_trip_prefers_the_largest_profile(tmp_path: Path) ->
     assert "profile cpu," in loaded.info.describe() and "`" not in loaded.info.describe()
 
 
+def test_an_extra_profile_is_read_only_by_name(tmp_path: Path) -> None:
+    """A paper-cpu run (a few full-profile cells) never stands in for a study's cpu or full results."""
+    table = pd.DataFrame({"seed": [0], "score": [0.5]})
+    for profile in ("cpu", "paper-cpu"):
+        info = RunInfo(study="s", profile=profile, seeds=(0,), steps=10)
+        save_study("s", profile, {"metrics": table}, info, root=tmp_path)
+    assert load_study("s", root=tmp_path).info.profile == "cpu"
+    assert load_study("s", root=tmp_path, profile="paper-cpu").info.profile == "paper-cpu"
+    with pytest.raises(ValueError, match="profile must be one of"):
+        save_study("s", "gpu", {"metrics": table}, RunInfo(study="s", profile="gpu", seeds=(0,), steps=1),
+                   root=tmp_path)
+
+
+def test_every_study_defines_the_profiles_and_only_known_extras() -> None:
+    from ipl_core.experiments.studies import STUDIES, expand
+    from ipl_core.io import EXTRA_PROFILES, PROFILES
+
+    for name, study in STUDIES.items():
+        assert set(study.grid) == set(study.settings), name
+        assert set(PROFILES) <= set(study.grid) <= set(PROFILES + EXTRA_PROFILES), name
+    # paper-cpu is a subset of the full profile's cells, with their settings and so their folders
+    paper = expand("ipl-metaworld-scaling", "paper-cpu")
+    full = {c.relative_dir for c in expand("ipl-metaworld-scaling", "full")}
+    assert paper and {c.relative_dir for c in paper} <= full
+    with pytest.raises(KeyError, match="unknown profile 'paper-cpu' for study 'bradley-terry'"):
+        expand("bradley-terry", "paper-cpu")
+
+
 def test_having_picks_the_largest_profile_that_ran_those_grid_values(tmp_path: Path) -> None:
     for profile, algorithms in (("smoke", ["sac", "ipl"]), ("cpu", ["sac", "sac"])):
         runs = pd.DataFrame({"algorithm": algorithms, "seed": [0, 1]})

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ipl_core.experiments.aggregate import aggregate, check
 from ipl_core.experiments.studies import STUDIES, Cell, expand
-from ipl_core.io import PROFILES, REPO_ROOT, RESULTS_DIR, device_description, git_commit, write_json
+from ipl_core.io import ALL_PROFILES, REPO_ROOT, RESULTS_DIR, device_description, git_commit, write_json
 
 EXPERIMENTS_DIR = REPO_ROOT / "book" / "experiments"
 THROUGHPUT_FILE = REPO_ROOT / "benchmarks" / "throughput-cpu.json"
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ipl_core.experiments.run",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("study", help=f"one of {sorted(STUDIES)}, or 'all'")
-    parser.add_argument("--profile", default="smoke", choices=PROFILES)
+    parser.add_argument("--profile", default="smoke", choices=ALL_PROFILES)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes at once on this machine (they may share one GPU)")
