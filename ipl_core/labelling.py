@@ -13,6 +13,8 @@ the appendix "Be the teacher" (book/appendix/be_the_teacher.ipynb).
 from __future__ import annotations
 
 import shutil
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
-from ipl_core.data.errors import DataFormatError
+from ipl_core.data.errors import READ_ERRORS, DataFormatError, damaged
 from ipl_core.data.labels import ANSWERS, QuerySet, load_query_set, write_answers
 from ipl_core.data.native import REQUIRED_KEYS
 from ipl_core.data.segments import episode_returns, gather_segments, valid_segment_starts
@@ -274,9 +276,8 @@ class LabellingState:
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 stored = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, EOFError) as error:
-            raise DataFormatError(f"{source}: cannot be read ({error}); expected a labelling file "
-                                  f"(.npz); the file may be truncated") from error
+        except (*READ_ERRORS, zipfile.BadZipFile, zlib.error) as error:  # a truncated or damaged archive
+            raise damaged(source, error, "a labelling file (.npz)") from error
         for key in (*REQUIRED_KEYS, "history_pair", "history_answer", "dataset_id", "fingerprint"):
             if key not in stored:
                 raise DataFormatError(f"{source}: missing key {key!r}; expected a labelling file")

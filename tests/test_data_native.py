@@ -71,7 +71,7 @@ def test_empty_and_truncated_files(tmp_path: Path) -> None:
     path = save_preferences(tmp_path / "p.npz", make_prefs())
     cut = tmp_path / "cut.npz"
     cut.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DataFormatError, match=r"cut.npz: cannot be read .*expected a readable .npz"):
+    with pytest.raises(DataFormatError, match=r"cut.npz: cannot be read .*expected a preference .npz"):
         load_preferences(cut)
 
 

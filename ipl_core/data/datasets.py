@@ -115,6 +115,9 @@ class PreferenceDataset:
                     f"expected {expected[field.name]}"
                 )
             _check_finite(field.name, array, self.source)
+            if field.name.startswith("terminal") and not np.isin(array, (0, 1)).all():
+                raise ValueError(f"{self.source}: field {field.name!r} holds values other than 0 and 1; "
+                                 "expected terminal flags")
         _check_finite("label", self.label, self.source)
         bad = ~np.isin(self.label, (0.0, 0.5, 1.0))
         if bad.any():

@@ -35,6 +35,8 @@ NUMERIC_KINDS = "biuf"
 def require_file(path: str | Path, what: str) -> Path:
     """``path`` as a Path if it is a non-empty file, else a DataFormatError saying what was expected."""
     path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a folder; expected a file, {what}")
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file; expected {what}")
     if path.stat().st_size == 0:
@@ -89,6 +91,62 @@ def require_numeric(array: np.ndarray, name: str, source: str) -> np.ndarray:
             f"{source}: key {name!r} holds dtype {array.dtype}; expected numbers (bool, integer or float)"
         )
     return array
+
+
+def read_npz(path: str | Path, keys: tuple[str, ...], what: str,
+             optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The numeric arrays ``keys`` (each required) and ``optional`` (read where present) of an ``.npz``.
+
+    Each member's header is read first: a missing key, a non-numeric or object dtype, or a shape whose
+    bytes the stored member cannot hold (up to :data:`MAX_EXPANSION` for a compressed one) raises
+    DataFormatError naming the file and the key before any array is allocated; a truncated or damaged
+    archive (a bad zip, a bad CRC, a broken compressed stream) raises one naming the file.
+    """
+    import struct
+    import zipfile
+    import zlib
+
+    path = require_file(path, what)
+    source = str(path)
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): archive.getinfo(name) for name in archive.namelist()
+                       if name.endswith(".npy")}
+            missing = [key for key in keys if key not in members]
+            if missing:
+                raise DataFormatError(f"{source}: missing key(s) {missing}; expected {list(keys)} "
+                                      f"(found {sorted(members)})")
+            for key in (*keys, *(k for k in optional if k in members)):
+                info = members[key]
+                with archive.open(info) as handle:
+                    arrays[key] = _read_member(handle, info, key, source)
+    except DataFormatError:
+        raise
+    except (*READ_ERRORS, zipfile.BadZipFile, zlib.error, struct.error, SyntaxError) as error:
+        raise damaged(source, error, what) from error
+    return arrays
+
+
+def _read_member(handle: Any, info: Any, key: str, source: str) -> np.ndarray:
+    """One ``.npy`` member of an open zip: its header checked against what the member stores, then its
+    bytes, exactly as many as the header claims."""
+    version = np.lib.format.read_magic(handle)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran_order, dtype = read_header(handle)
+    if dtype.kind not in NUMERIC_KINDS or dtype.hasobject:
+        raise DataFormatError(f"{source}: key {key!r} holds dtype {dtype}; expected numbers (bool, integer "
+                              f"or float)")
+    claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    stored = info.compress_size if info.compress_type else info.file_size
+    if claimed > MAX_EXPANSION * stored + (1 << 20):
+        raise DataFormatError(f"{source}: key {key!r} claims shape {shape} ({claimed} bytes) but stores "
+                              f"{stored} bytes; the file is damaged")
+    data = handle.read(claimed)
+    if len(data) != claimed:
+        raise EOFError(f"key {key!r}: {len(data)} of {claimed} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C").copy()
 
 
 def read_hdf5_array(handle: Any, key: str, source: str, ndim: tuple[int, ...]) -> np.ndarray:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ipl_core.data.datasets import PreferenceDataset
-from ipl_core.data.errors import DataFormatError, require_file
+from ipl_core.data.errors import DataFormatError, read_npz, require_file
 from ipl_core.io import write_json
 
 PAIRS_FORMAT, LABELS_FORMAT, VERSION = "ipl-book-pairs", "ipl-book-labels", 1
@@ -71,10 +71,19 @@ class QuerySet:
         return self.folder / "clips" / f"pair-{pair:04d}.mp4"
 
     def segments(self) -> dict[str, np.ndarray]:
-        """The arrays of ``segments.npz``: (N, S, ...) for every key of :data:`SEGMENT_KEYS`."""
-        path = require_file(self.folder / "segments.npz", f"the segments of query set {self.dataset_id}")
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in SEGMENT_KEYS}
+        """The arrays of ``segments.npz``: (N, S, ...) for every key of :data:`SEGMENT_KEYS`, checked
+        against ``pairs.json`` (N pairs of S = ``segment_length`` steps); :meth:`preferences` checks their
+        values."""
+        path = self.folder / "segments.npz"
+        arrays = read_npz(path, SEGMENT_KEYS, f"the segments of query set {self.dataset_id}")
+        for key, array in arrays.items():
+            rank = 2 if key.startswith(("reward", "terminal")) else 3
+            if array.ndim != rank or array.shape[:2] != (len(self), self.segment_length):
+                raise DataFormatError(
+                    f"{path}: key {key!r} has shape {array.shape}; expected ({len(self)}, "
+                    f"{self.segment_length}{', dim' if rank == 3 else ''}): the pairs and segment_length "
+                    "of pairs.json")
+        return arrays
 
     def preferences(self, labels: dict[int, float], source: str) -> PreferenceDataset:
         """The labelled pairs (pair index -> P[segment 1 preferred]) as a preference dataset, by pair."""
@@ -84,7 +93,10 @@ class QuerySet:
         pairs = np.array(sorted(labels))
         arrays = {key: value[pairs] for key, value in self.segments().items()}
         label = np.array([labels[p] for p in pairs], dtype=np.float32)
-        return PreferenceDataset(**arrays, label=label, source=source)
+        try:
+            return PreferenceDataset(**arrays, label=label, source=source)
+        except ValueError as error:  # the message names ``source``; the values are those of segments.npz
+            raise DataFormatError(f"{self.folder / 'segments.npz'}: {error}") from error
 
     def to_json(self) -> dict[str, Any]:
         return {"format": PAIRS_FORMAT, "version": VERSION, "dataset_id": self.dataset_id,
@@ -107,8 +119,17 @@ def load_query_set(folder: str | Path) -> QuerySet:
     data = _read_json(path, "a query set's pairs.json")
     _expect(data, "format", PAIRS_FORMAT, path)
     _expect(data, "version", VERSION, path)
+    pairs = data.get("pairs")
+    if not isinstance(pairs, list) or not pairs:
+        raise DataFormatError(f"{path}: field 'pairs' is {type(pairs).__name__}; expected a non-empty list")
+    for k, entry in enumerate(pairs):
+        for field in ("start_1", "start_2"):
+            value = entry.get(field) if isinstance(entry, dict) else None
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
+                raise DataFormatError(f"{path}: pairs[{k}].{field} is {value!r}; expected a non-negative "
+                                      "integer row of the dataset")
     try:
-        starts = np.array([[p["start_1"], p["start_2"]] for p in data["pairs"]], dtype=np.int64)
+        starts = np.array([[p["start_1"], p["start_2"]] for p in pairs], dtype=np.int64)
         queries = QuerySet(folder, str(data["dataset_id"]), str(data["question"]),
                            int(data["segment_length"]), starts.reshape(-1, 2), int(data["fps"]),
                            int(data.get("frame_stride", 1)))
@@ -177,7 +198,7 @@ def read_answers(path: str | Path, queries: QuerySet) -> list[tuple[int, str]]:
         if not isinstance(pair, int) or isinstance(pair, bool) or not 0 <= pair < len(queries):
             raise DataFormatError(f"{path}: answers[{k}].pair is {pair!r}; expected an integer in "
                                   f"[0, {len(queries)})")
-        if answer not in ANSWERS:
+        if not isinstance(answer, str) or answer not in ANSWERS:
             raise DataFormatError(f"{path}: answers[{k}].answer is {answer!r}; expected one of "
                                   f"{list(ANSWERS)}")
         if pair in seen:
@@ -204,10 +225,13 @@ def load_labels(path: str | Path, query_set: str | Path | QuerySet) -> Preferenc
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` (UTF-8, a leading byte-order mark allowed), or a DataFormatError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as error:
         raise DataFormatError(f"{path}: not UTF-8 text ({error}); expected {what}") from error
+    except RecursionError as error:
+        raise DataFormatError(f"{path}: JSON nested too deeply to read; expected {what}") from error
     except json.JSONDecodeError as error:
         raise DataFormatError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column "
                               f"{error.colno}); expected {what}; the file may be truncated") from error

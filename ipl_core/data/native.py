@@ -8,15 +8,12 @@ P[segment 1 preferred] in {0, 0.5, 1}; optional ``reward_1``, ``reward_2``, ``te
 
 from __future__ import annotations
 
-import struct
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ipl_core.data.datasets import PreferenceDataset
-from ipl_core.data.errors import READ_ERRORS, DataFormatError, damaged, require_file, require_numeric
+from ipl_core.data.errors import DataFormatError, read_npz
 from ipl_core.io import atomic_write
 
 REQUIRED_KEYS = ("obs_1", "obs_2", "action_1", "action_2", "label")
@@ -45,21 +42,9 @@ def load_preferences(path: str | Path) -> PreferenceDataset:
     Every failure (a truncated or damaged archive, a missing key, a non-numeric dtype, a wrong shape, a
     label outside {0, 0.5, 1}) raises DataFormatError naming the file and the key.
     """
-    path = require_file(path, f"a preference .npz with keys {REQUIRED_KEYS}")
     source = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files if key in RANKS}
-    except (*READ_ERRORS, zipfile.BadZipFile, zlib.error, struct.error, SyntaxError) as error:
-        # zlib.error and NotImplementedError come from damaged compressed members
-        raise damaged(source, error, "a readable .npz") from error
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
-    if missing:
-        raise DataFormatError(
-            f"{source}: missing key(s) {missing}; expected {REQUIRED_KEYS} (found {sorted(arrays)})"
-        )
+    arrays = read_npz(path, REQUIRED_KEYS, f"a preference .npz with keys {REQUIRED_KEYS}", OPTIONAL_KEYS)
     for key, array in arrays.items():
-        require_numeric(array, key, source)
         if array.ndim != RANKS[key]:
             expected = {1: "(N,)", 2: "(N, S)", 3: "(N, S, dim)"}[RANKS[key]]
             raise DataFormatError(f"{source}: key {key!r} has shape {array.shape}; expected {expected}")
