@@ -305,10 +305,11 @@ def _online_config(algorithm: str, device: str, total_steps: int, quick: bool) -
              "replay_capacity": 200,
              "reward_max_epochs": 5, "ppo_rollout_steps": 10, "ppo_minibatch": 10, "ppo_hidden_dim": 16,
              "mrn_interval": 5} if quick else {}
-    # walker-walk's task file; one feedback round right after pre-training, its candidates from the whole
-    # buffer (no episode has ended yet); one evaluation episode at the end of each run
+    # walker-walk's task file; one feedback round of its 10 labels right after pre-training, its candidates
+    # from the whole buffer (no episode has ended yet); one evaluation episode at the end of each run
     return load_task_config("walker-walk", algorithm=algorithm, device=device, total_steps=total_steps,
-                        feedback_interval=10**6, query_episodes=0, eval_interval=10**6, eval_episodes=1,
+                        feedback_interval=10**6, feedback_per_round=10, feedback_budget=10,
+                        query_episodes=0, eval_interval=10**6, eval_episodes=1,
                         checkpoint_interval=0,
                         log_interval=10**6, **schedule, **small)
 
@@ -320,7 +321,7 @@ def online_throughput(device: str, seed_counts: list[int], steps: int, quick: bo
     rows = []
     for algorithm in ONLINE_ALGORITHMS:
         for count in seed_counts:
-            first = _online_config(algorithm, device, 1, quick)
+            first = _online_config(algorithm, device, 10**6, quick)  # its schedule; the runs set the length
             start = first.learning_starts + (10 if quick else 100)
             seconds, peak = [], float("nan")
             # --quick: one short run, its whole length timed (the path only); else two runs whose

@@ -92,7 +92,8 @@ def _by_seed(asked: dict[tuple, tuple]) -> dict[int, set[tuple]]:
 def test_an_online_run_of_several_seeds_shares_no_stream(algorithm: str, streams: dict[tuple, tuple]) -> None:
     """Every stream of a three-seed run (networks made at the start and mid-run, every training and
     evaluation episode) belongs to one seed alone."""
-    train_online_seeds(_cfg(algorithm, total_steps=300, eval_interval=150), [0, 1, 2], progress=False)
+    train_online_seeds(_cfg(algorithm, total_steps=300, eval_interval=150, feedback_budget=10), [0, 1, 2],
+                       progress=False)
     roles = {key[1] for key in streams}
     assert {"init", "batches", "policy_noise", "train_env", "train_episode", "evaluation_env",
             "evaluation"} <= roles
