@@ -10,11 +10,18 @@ import dataclasses
 import pandas as pd
 
 from ipl_core.experiments.results import StudyResults
-from ipl_core.online.config import FIELD_TYPES, study_config
+from ipl_core.online.config import FIELD_TYPES, OnlineConfig, study_config
 
 SCHEDULE = ("total_steps", "num_seed_steps", "num_unsup_steps", "feedback_budget", "feedback_per_round",
             "feedback_interval", "segment_length", "mrn_interval", "hidden_dim", "batch_size")
 """The settings a chapter's schedule table shows."""
+
+
+def resolved_config(stored: dict) -> OnlineConfig:
+    """The :class:`~ipl_core.online.config.OnlineConfig` a cell ran with, from the parameters its
+    ``config.json`` stored, resolved with today's task files."""
+    params = {k: v for k, v in stored.items() if k in FIELD_TYPES and k != "task"}
+    return study_config(stored["task"], **params)
 
 
 def stored_cells(results: StudyResults) -> pd.DataFrame:
@@ -29,8 +36,7 @@ def stored_cells(results: StudyResults) -> pd.DataFrame:
         if "task" not in stored or "wall_time_s" not in stored:
             raise ValueError(f"{folder / 'config.json'}: expected the keys 'task' and 'wall_time_s' of a "
                              "finished online cell")
-        params = {k: v for k, v in stored.items() if k in FIELD_TYPES and k != "task"}
-        cfg = study_config(stored["task"], **params)
+        cfg = resolved_config(stored)
         rows.append({**dataclasses.asdict(cfg), "wall_time_s": float(stored["wall_time_s"]),
                      "commit": stored.get("commit", "")})
     return pd.DataFrame(rows)
@@ -69,13 +75,10 @@ def with_budgets_from(feedback: StudyResults, online: StudyResults) -> pd.DataFr
         key = (stored["task"], stored["algorithm"])
         if key not in own:
             continue
-        params = {k: v for k, v in stored.items() if k in FIELD_TYPES and k != "task"}
-        cfg = study_config(stored["task"], **params)
+        cfg = resolved_config(stored)
         if (*key, cfg.feedback_budget) in trained:
             continue
-        theirs = {k: v for k, v in own[key].items() if k in FIELD_TYPES and k != "task"}
-        at_budget = {**theirs, "feedback_budget": cfg.feedback_budget, "seed": cfg.seed}
-        expected = study_config(stored["task"], **at_budget)
+        expected = resolved_config({**own[key], "feedback_budget": cfg.feedback_budget, "seed": cfg.seed})
         differ = [name for name, value in dataclasses.asdict(cfg).items() if getattr(expected, name) != value]
         if differ:
             raise ValueError(f"{folder / 'config.json'}: {online.info.study}'s run differs from what "
