@@ -100,6 +100,24 @@ and a bootstrap interval across seeds mean something (Agarwal et al., 2021)."""
 _METAWORLD_COMMON = {"segment_length": 25, "subsample_length": 16, "noise_std": 1.0, "data_seed": 0}
 """IPL Table 6 and Appendix B.3: segments of 25 steps sub-sampled to 16, expert noise std 1.0."""
 
+_SCALING_SETTINGS: dict[str, dict[str, Any]] = {
+    # Seconds: tiny datasets (2 episodes of 50 steps per source), 40 updates, one short evaluation.
+    "smoke": {**_METAWORLD_COMMON, "episodes_per_source": 2, "episode_length": 50, "steps": 40,
+              "reward_steps": 40, "eval_every": 20, "eval_episodes": 1, "log_every": 10,
+              "checkpoint_every": 20},
+    # A quarter of the paper's data per source, 5k updates (the paper: 200k), MR's reward trained for 2k
+    # of them (the paper: 20k of 200k), 20 evaluation episodes every 1k updates (the paper: every 2.5k).
+    "cpu": {**_METAWORLD_COMMON, "episodes_per_source": 25, "episode_length": 500, "steps": 5000,
+            "reward_steps": 2000, "eval_every": 1000, "eval_episodes": 20, "log_every": 250,
+            "checkpoint_every": 1000},
+    # IPL Appendix B.3 and Table 6: 100 episodes per source, 200k updates, 20 episodes every 2,500 steps.
+    "full": {**_METAWORLD_COMMON, "episodes_per_source": 100, "episode_length": 500, "steps": 200_000,
+             "reward_steps": 20_000, "eval_every": 2500, "eval_episodes": 20, "log_every": 1000,
+             "checkpoint_every": 10_000},
+}
+"""The data recipe and schedule of ipl-metaworld-scaling at each of the profiles every study has; the
+budget, sensitivity and CPL studies share them."""
+
 STUDIES["ipl-metaworld-scaling"] = Study(
     name="ipl-metaworld-scaling",
     grid={
@@ -119,27 +137,11 @@ STUDIES["ipl-metaworld-scaling"] = Study(
         "paper-cpu": {"method": ("ipl", "mr"), "task": ("drawer-open",), "num_queries": (4000,),
                       "seed": (0, 1, 2, 3, 4)},
     },
-    settings={
-        # Seconds: tiny datasets (2 episodes of 50 steps per source), 40 updates, one short evaluation.
-        "smoke": {**_METAWORLD_COMMON, "episodes_per_source": 2, "episode_length": 50, "steps": 40,
-                  "reward_steps": 40, "eval_every": 20, "eval_episodes": 1, "log_every": 10,
-                  "checkpoint_every": 20},
-        # A quarter of the paper's data per source, 5k updates (the paper: 200k), MR's reward trained for 2k
-        # of them (the paper: 20k of 200k), 20 evaluation episodes every 1k updates (the paper: every 2.5k).
-        "cpu": {**_METAWORLD_COMMON, "episodes_per_source": 25, "episode_length": 500, "steps": 5000,
-                "reward_steps": 2000, "eval_every": 1000, "eval_episodes": 20, "log_every": 250,
-                "checkpoint_every": 1000},
-        # IPL Appendix B.3 and Table 6: 100 episodes per source, 200k updates, 20 episodes every 2,500 steps.
-        "full": {**_METAWORLD_COMMON, "episodes_per_source": 100, "episode_length": 500, "steps": 200_000,
-                 "reward_steps": 20_000, "eval_every": 2500, "eval_episodes": 20, "log_every": 1000,
-                 "checkpoint_every": 10_000},
-    },
+    # paper-cpu: the full profile's settings unchanged, so each of its cells is the full profile's cell of the
+    # same name (checkpoints every 10k updates: a run stopped part-way resumes from the last)
+    settings={**_SCALING_SETTINGS, "paper-cpu": _SCALING_SETTINGS["full"]},
     score_metrics=("success", "return"),
 )
-_SCALING = STUDIES["ipl-metaworld-scaling"]
-_SCALING.settings["paper-cpu"] = dict(_SCALING.settings["full"])
-"""The full profile's settings unchanged, so each paper-cpu cell is the full profile's cell of the same name
-(checkpoints every 10k updates: a run stopped part-way resumes from the last)."""
 
 
 def profile_table(profile: str, reference: str = "full") -> list[dict[str, Any]]:
@@ -306,8 +308,6 @@ STUDIES["online-feedback"] = Study(
 # The axis `variant` names an entry of ipl_core.experiments.variants.VARIANTS (changes to the metaworld
 # preset); both studies use the data recipe and schedules of ipl-metaworld-scaling at every profile.
 
-_SCALING_SETTINGS = STUDIES["ipl-metaworld-scaling"].settings
-
 STUDIES["ipl-metaworld-budget"] = Study(
     name="ipl-metaworld-budget",
     grid={
@@ -321,7 +321,7 @@ STUDIES["ipl-metaworld-budget"] = Study(
                  "task": ("button-press", "drawer-open", "sweep-into", "plate-slide"),
                  "num_queries": (500, 1000, 2000, 4000), "seed": (0, 1, 2, 3, 4)},
     },
-    settings={profile: _SCALING_SETTINGS[profile] for profile in PROFILES},
+    settings=dict(_SCALING_SETTINGS),
     score_metrics=("success", "return"),
 )
 
@@ -342,7 +342,7 @@ STUDIES["ipl-metaworld-sensitivity"] = Study(
                              "mr-reward-steps-20000", "mr-reward-steps-50000", "mr-reward-steps-200000"),
                  "task": ("drawer-open",), "num_queries": (500,), "seed": (0, 1, 2, 3, 4)},
     },
-    settings={profile: _SCALING_SETTINGS[profile] for profile in PROFILES},
+    settings=dict(_SCALING_SETTINGS),
     score_metrics=("success", "return"),
 )
 
