@@ -13,8 +13,6 @@ the appendix "Be the teacher" (book/appendix/be_the_teacher.ipynb).
 from __future__ import annotations
 
 import shutil
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
-from ipl_core.data.errors import READ_ERRORS, DataFormatError, damaged
+from ipl_core.data.errors import NPZ_READ_ERRORS, DataFormatError, damaged
 from ipl_core.data.labels import ANSWERS, QuerySet, load_query_set, write_answers
 from ipl_core.data.native import REQUIRED_KEYS
 from ipl_core.data.segments import episode_returns, gather_segments, valid_segment_starts
@@ -276,7 +274,7 @@ class LabellingState:
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 stored = {key: archive[key] for key in archive.files}
-        except (*READ_ERRORS, zipfile.BadZipFile, zlib.error) as error:  # a truncated or damaged archive
+        except NPZ_READ_ERRORS as error:  # a truncated or damaged archive
             raise damaged(source, error, "a labelling file (.npz)") from error
         for key in (*REQUIRED_KEYS, "history_pair", "history_answer", "dataset_id", "fingerprint"):
             if key not in stored:

@@ -7,6 +7,9 @@ are made" (book/appendix/datasets.ipynb).
 
 from __future__ import annotations
 
+import struct
+import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +27,10 @@ READ_ERRORS: tuple[type[Exception], ...] = (
     IndexError, EOFError, NotImplementedError,
 )
 """What h5py and numpy raise on a damaged file (a bad header, a broken chunk, an absurd claimed size)."""
+NPZ_READ_ERRORS: tuple[type[Exception], ...] = (
+    *READ_ERRORS, zipfile.BadZipFile, zlib.error, struct.error, SyntaxError)
+"""What reading a damaged ``.npz`` raises besides: a bad zip or CRC, a broken compressed stream, a mangled
+``.npy`` header."""
 
 MAX_EXPANSION = 1100
 """How much larger than its stored bytes a dataset may claim to be: gzip's best ratio is about 1030:1."""
@@ -102,10 +109,6 @@ def read_npz(path: str | Path, keys: tuple[str, ...], what: str,
     DataFormatError naming the file and the key before any array is allocated; a truncated or damaged
     archive (a bad zip, a bad CRC, a broken compressed stream) raises one naming the file.
     """
-    import struct
-    import zipfile
-    import zlib
-
     path = require_file(path, what)
     source = str(path)
     arrays = {}
@@ -123,7 +126,7 @@ def read_npz(path: str | Path, keys: tuple[str, ...], what: str,
                     arrays[key] = _read_member(handle, info, key, source)
     except DataFormatError:
         raise
-    except (*READ_ERRORS, zipfile.BadZipFile, zlib.error, struct.error, SyntaxError) as error:
+    except NPZ_READ_ERRORS as error:
         raise damaged(source, error, what) from error
     return arrays
 
