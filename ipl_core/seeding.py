@@ -9,8 +9,9 @@ experiments at scale" (book/appendix/scale.ipynb), "Seeds and random streams"; t
 
 Shared on purpose: no role names the method, so two methods run with the same seed k draw the same
 evaluation episodes (and, where their networks have the same shapes, the same initial weights): a paired
-comparison. Nothing is shared between two seeds, or between two roles of one seed. Datasets are not runs:
-their recipes (``ipl_core.data``, ``ipl_core.online.locomotion_data``) draw from the recipe's own seed.
+comparison. Nothing is shared between two seeds, or between two roles of one seed. A dataset recipe's seed
+is a seed like any other: the locomotion recipes (``ipl_core.online.locomotion_data``) train SAC as a run
+with that seed and draw their collection and the random reference from their own roles.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ ROLES: dict[str, str] = {
     "train_episode": "the reset of training episode i",
     "evaluation_env": "an evaluation environment itself (MetaWorld's goal sequence)",
     "evaluation": "the reset of evaluation episode i (online: at evaluation step t, episode i)",
+    "collection": "a locomotion dataset's collection by policy p: its environment, sampled actions and the "
+                  "reset of its episode i",
+    "random_reference": "the random policy whose return normalises a locomotion recipe's returns",
 }
 """Every role a stream can have, with what draws from it."""
 

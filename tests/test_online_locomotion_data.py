@@ -148,3 +148,15 @@ def test_a_device_without_cuda_stops_the_generator_before_any_file(tmp_path: Pat
     with pytest.raises(ValueError, match=r"OnlineConfig.device='cuda' but CUDA is not available"):
         generate_locomotion(LocomotionRecipe(**TINY), tmp_path / "out", progress=False, device="cuda")
     assert not (tmp_path / "out").exists()
+
+
+def test_collections_of_two_seeds_or_two_policies_share_no_episode() -> None:
+    """With ``seed + episode`` resets, seed 0's episode 1 began where seed 1's episode 0 did; each collection
+    now resets from its own (seed, "collection", policy, episode) streams."""
+    actor = locomotion_data.TanhGaussianActor(3, 1, 16, 2)
+    starts = []
+    for seed, policy in ((0, 0), (0, 1), (1, 0)):
+        data = locomotion_data.collect(actor, "gym:Pendulum-v1", 600, seed, policy, "test")
+        first = np.flatnonzero(np.r_[True, data.episode_ends()[:-1]])
+        starts += [tuple(np.round(data.observations[i], 6)) for i in first]
+    assert len(starts) == 9 and len(set(starts)) == 9  # 3 collections x 3 episodes of 200 steps

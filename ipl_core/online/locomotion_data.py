@@ -36,6 +36,7 @@ from ipl_core.online.envs import make_env
 from ipl_core.online.replay import ReplayBuffer
 from ipl_core.online.sac import Evaluation, TanhGaussianActor
 from ipl_core.online.train import to_cpu, train_online
+from ipl_core.seeding import env_seed, torch_generator
 
 DATASETS = ("full-replay", "medium-replay", "medium", "expert", "medium-expert")
 GENERATOR = "ipl_core.online.locomotion_data"
@@ -136,12 +137,13 @@ def first_steps(data: OfflineDataset, n: int, source: str) -> OfflineDataset:
 
 
 def random_policy_return(task: str, episodes: int, seed: int) -> float:
-    """Mean return of uniformly random actions (D4RL's "random" reference), episode i seeded ``seed + i``."""
-    env = make_env(task, seed)
-    env.action_space.seed(seed)
+    """Mean return of uniformly random actions (D4RL's "random" reference); the actions and the reset of
+    episode i come from the recipe seed's ``random_reference`` streams."""
+    env = make_env(task, env_seed(seed, "random_reference"))
+    env.action_space.seed(env_seed(seed, "random_reference", 0))
     total = 0.0
     for i in range(episodes):
-        env.reset(seed=seed + i)
+        env.reset(seed=env_seed(seed, "random_reference", 1, i))
         done = False
         while not done:
             _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -164,16 +166,16 @@ def pick_medium(snapshots: pd.DataFrame, random_return: float, fraction: float) 
     return snapshots[normalised >= fraction].iloc[0]
 
 
-def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: str,
+def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, policy: int, source: str,
             progress: bool = False) -> OfflineDataset:
-    """``steps`` transitions of ``actor`` (on any device) with sampled actions; episode i resets with
-    ``seed + i``."""
+    """``steps`` transitions of ``actor`` (on any device) with sampled actions; its actions and the reset of
+    its episode i come from the recipe seed's ``collection`` streams of policy number ``policy``."""
     device = next(actor.parameters()).device
-    env = make_env(task, seed)
-    generator = torch.Generator().manual_seed(seed)
+    env = make_env(task, env_seed(seed, "collection", policy))
+    generator = torch_generator(seed, "collection", policy)
     rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "rew", "term", "timeout")}
     episode = 0
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=env_seed(seed, "collection", policy, episode))
     for t in tqdm(range(steps), disable=not progress, desc=f"collect {source}", mininterval=2.0):
         with torch.no_grad():
             x = torch.as_tensor(obs, device=device)[None, None]  # one member, one state
@@ -185,7 +187,7 @@ def collect(actor: TanhGaussianActor, task: str, steps: int, seed: int, source: 
         obs = next_obs
         if terminated or truncated:
             episode += 1
-            obs, _ = env.reset(seed=seed + episode)
+            obs, _ = env.reset(seed=env_seed(seed, "collection", policy, episode))
     return OfflineDataset(np.asarray(rows["obs"], np.float32), np.asarray(rows["act"], np.float32),
                           np.asarray(rows["next"], np.float32), np.asarray(rows["rew"], np.float32),
                           np.asarray(rows["term"], bool), np.asarray(rows["timeout"], bool), source)
@@ -252,7 +254,7 @@ def _generate_locomotion(recipe: LocomotionRecipe, cfg: OnlineConfig, out: Path,
     states = [torch.load(f, map_location="cpu", weights_only=False) | {"file": f}
               for f in sorted(snapshot_dir.glob("actor_*.pt"))]
     snapshots = pd.DataFrame({"step": [s["step"] for s in states], "return": [s["return"] for s in states]})
-    random_return = random_policy_return(recipe.task, max(recipe.eval_episodes, 10), recipe.seed + 3_000_000)
+    random_return = random_policy_return(recipe.task, max(recipe.eval_episodes, 10), recipe.seed)
     medium = pick_medium(snapshots, random_return, recipe.medium_fraction)
     chosen = {"medium": states[int(medium.name)], "expert": states[-1]}
     summary: dict[str, Any] = {"random_return": random_return, "snapshots": snapshots.to_dict("list")}
@@ -264,19 +266,19 @@ def _generate_locomotion(recipe: LocomotionRecipe, cfg: OnlineConfig, out: Path,
                                     attrs={**attrs, "medium_step": str(int(medium.step))}))
     env = make_env(recipe.task, recipe.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    for offset, (name, snapshot) in enumerate(chosen.items(), start=1):
+    for policy, (name, snapshot) in enumerate(chosen.items()):
         summary[f"{name}_policy"] = {"step": snapshot["step"], "eval_return": snapshot["return"]}
         actor = _actor(recipe, obs_dim, act_dim, snapshot, cfg.device)
-        seed = recipe.seed + offset * 1_000_000
 
-        def build(tmp: Path, actor: TanhGaussianActor = actor, name: str = name, seed: int = seed,
+        def build(tmp: Path, actor: TanhGaussianActor = actor, name: str = name, policy: int = policy,
                   step: int = snapshot["step"]) -> None:
-            data = collect(actor, recipe.task, recipe.collect_steps, seed, f"{recipe.task} {name}", progress)
+            data = collect(actor, recipe.task, recipe.collect_steps, recipe.seed, policy,
+                           f"{recipe.task} {name}", progress)
             write_d4rl_hdf5(tmp, data, attrs={**attrs, "policy_step": str(step)})
 
         start = time.perf_counter()
         paths[name], reused = cached(out / f"{name}.hdf5", GENERATOR,
-                                     {**wanted, "policy_step": snapshot["step"]}, seed, build)
+                                     {**wanted, "policy_step": snapshot["step"]}, recipe.seed, build)
         if not reused:
             timings[f"collect_{name}_seconds"] = time.perf_counter() - start
             write_json(timings_file, timings)
