@@ -3,6 +3,7 @@ E seeds batched, all measured in one run.
 
     python benchmarks/bench_ipl_updates.py [--seconds 10] [--threads 2] [--device cpu|cuda] [--seeds 1,5]
                                            [--shapes metaworld,locomotion] [--bf16] [--profile]
+                                           [--json benchmarks/ipl-updates-cpu.json]
 
 Shapes (IPL Tables 5-6): MetaWorld, 3x256 networks, obs 39, act 4, 16 pairs x 2 segments x 16 transitions +
 256 offline transitions; locomotion (hopper), 2x256 networks, obs 11, act 3, 8 pairs x 2 x 64 transitions +
@@ -12,7 +13,8 @@ depend on the values. "before" is the IPL-IQL update as the library computed it 
 ``ipl_core.offline.ipl_update`` on an agent of k members, its rate counted in seed-updates per second;
 with ``--bf16`` also "E=k bf16", the same update with ``precision="bf16"`` (bfloat16 in the hidden layers).
 The modes alternate in short rounds so that a change in machine load hits all alike; medians are printed
-with the ratio to "before", and first a check that both compute the same step.
+with the ratio to "before", and first a check that both compute the same step. ``--json`` also writes the
+medians, the command and the machine to a file (the IPL chapter reads ``benchmarks/ipl-updates-cpu.json``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
+from datetime import UTC, datetime
 
 import torch
 from baseline_ipl_update import BaselineAgent, baseline_ipl_update, baseline_optimizers
@@ -29,6 +33,7 @@ from baseline_ipl_update import BaselineAgent, baseline_ipl_update, baseline_opt
 from ipl_core.agents import make_agent
 from ipl_core.batches import OfflineBatch, PreferenceBatch, stack_batches
 from ipl_core.config import preset
+from ipl_core.io import git_commit, write_json
 from ipl_core.nets import set_precision
 from ipl_core.offline import make_optimizers, stack_transitions, update_function
 
@@ -140,6 +145,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per mode")
     parser.add_argument("--bf16", action="store_true", help="also time each E with precision='bf16'")
     parser.add_argument("--profile", action="store_true", help="print where the time of E=1 goes")
+    parser.add_argument("--json", help="also write the medians and the run's record to this file")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device}: CUDA is not available")
@@ -148,6 +154,9 @@ def main() -> None:
         f"cpu, {args.threads} threads, {platform.machine()}, load average {os.getloadavg()[0]:.2f}")
     print(f"torch {torch.__version__} on {where}; {args.seconds:g} s per mode")
     counts = [int(e) for e in args.seeds.split(",")]
+    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "command": "python benchmarks/bench_ipl_updates.py " + " ".join(sys.argv[1:]),
+              "device": where, "torch": torch.__version__, "commit": git_commit(), "rows": []}
     for shape in args.shapes.split(","):
         print(f"{shape}: largest weight difference after 3 steps, before vs E=1: {same_step(shape):.2e}")
         modes: dict[str, Library | Before] = {"before": Before(shape, args.device)}
@@ -165,6 +174,8 @@ def main() -> None:
         for mode, values in samples.items():
             median = statistics.median(values)
             print(f"{shape:11s} {mode:10s} {median:15.1f} {median / base:16.2f}", flush=True)
+            record["rows"].append({"shape": shape, "mode": mode, "seed_updates_per_s": round(median, 2),
+                                   "ratio_to_before": round(median / base, 3)})
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
 
@@ -173,6 +184,8 @@ def main() -> None:
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 setting.run(20)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    if args.json:
+        write_json(args.json, record)
 
 
 if __name__ == "__main__":
