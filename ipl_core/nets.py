@@ -271,11 +271,18 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- tau * source + (1 - tau) * target for every parameter, in one fused call (soft target
-    update)."""
+def polyak_update(target: nn.Module, source: nn.Module, tau: float, members: torch.Tensor | None = None
+                  ) -> None:
+    """target <- tau * source + (1 - tau) * target for every parameter of ``source`` (soft target update);
+    the target holds them as parameters or as buffers of the same names. With ``members`` (one bool per
+    seed of the leading axis) only the seeds marked true move; otherwise one fused call."""
     if not 0.0 < tau <= 1.0:
         raise ValueError(f"polyak tau must lie in (0, 1], got {tau}")
-    buffers = dict(target.named_buffers())
-    names = [name for name, _ in source.named_parameters()]
-    torch._foreach_lerp_([buffers[n] for n in names], [p for _, p in source.named_parameters()], tau)
+    held = dict(target.named_parameters()) | dict(target.named_buffers())
+    sources = [p for _, p in source.named_parameters()]
+    targets = [held[name] for name, _ in source.named_parameters()]
+    if members is None or bool(members.all()):
+        torch._foreach_lerp_(targets, sources, tau)
+        return
+    for p_target, p in zip(targets, sources, strict=True):
+        p_target.lerp_(p, tau * members.to(p.device, p.dtype).view((-1,) + (1,) * (p.ndim - 1)))

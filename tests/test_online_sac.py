@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ipl_core.nets import polyak_update
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.replay import Batch
 from ipl_core.online.sac import (
@@ -14,7 +15,6 @@ from ipl_core.online.sac import (
     TanhGaussianActor,
     bellman_loss,
     discounted_returns,
-    polyak_update,
     sac_update,
 )
 
@@ -55,11 +55,11 @@ def test_bellman_loss_bootstraps_only_non_terminals() -> None:
 def test_polyak_update() -> None:
     source, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     before = target.weight.detach().clone()
-    polyak_update(source, target, tau=0.25)
+    polyak_update(target, source, tau=0.25)
     assert torch.allclose(target.weight, 0.75 * before + 0.25 * source.weight)
     # per member: only the members marked true move
     before = target.weight.detach().clone()
-    polyak_update(source, target, tau=0.25, members=torch.tensor([False, True]))
+    polyak_update(target, source, tau=0.25, members=torch.tensor([False, True]))
     assert torch.equal(target.weight[0], before[0])
     assert torch.allclose(target.weight[1], 0.75 * before[1] + 0.25 * source.weight[1])
 

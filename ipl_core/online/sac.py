@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ipl_core.nets import CriticEnsemble, EnsembleMLP, member_noise
+from ipl_core.nets import CriticEnsemble, EnsembleMLP, member_noise, polyak_update
 from ipl_core.online.config import OnlineConfig
 from ipl_core.online.members import MemberAdam, init_generators
 from ipl_core.online.replay import Batch
@@ -232,23 +232,12 @@ def actor_temperature_target_step(agent: SACAgent, obs: torch.Tensor,
     agent.updates += stepped
     due = stepped & (agent.updates % cfg.target_update_interval == 0)
     if due.any():
-        polyak_update(agent.critic, agent.critic_target, cfg.tau, torch.as_tensor(due))
+        polyak_update(agent.critic_target, agent.critic, cfg.tau, torch.as_tensor(due))
     return {"actor_loss": actor_loss, "alpha": agent.log_alpha.exp().detach(),
             "entropy": -member_mean(log_prob.detach())}
 
 
 @torch.no_grad()
-def polyak_update(source: nn.Module, target: nn.Module, tau: float, members: torch.Tensor | None = None
-                  ) -> None:
-    """target <- (1 - tau) target + tau source, for the ``members`` marked true (None: every parameter)."""
-    for p, p_target in zip(source.parameters(), target.parameters(), strict=True):
-        if members is None or bool(members.all()):
-            p_target.lerp_(p, tau)
-        else:
-            weight = tau * members.to(p.device, p.dtype).view((-1,) + (1,) * (p.ndim - 1))
-            p_target.lerp_(p, weight)
-
-
 class Evaluation(NamedTuple):
     """Deterministic-policy evaluation: mean return, success rate, and the Q accuracy of MRN Table 1."""
 
