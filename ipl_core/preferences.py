@@ -10,8 +10,6 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-VALID_LABELS = (0.0, 0.5, 1.0)
-
 
 class PreferenceLoss(NamedTuple):
     """A preference loss and the metrics computed with it."""

@@ -9,8 +9,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-VALID_LABELS = (-1.0, 0.0, 0.5, 1.0)
-"""Labels a file may hold: P[segment 1 preferred] in {0, 0.5, 1}, and -1 for a tie in the PT human labels."""
+VALID_LABELS = (0.0, 0.5, 1.0)
+"""The labels a PreferenceDataset holds: P[segment 1 preferred] (the loaders map a PT tie label, -1, to
+0.5)."""
 
 
 def _check_finite(name: str, array: np.ndarray, source: str) -> None:
@@ -119,7 +120,7 @@ class PreferenceDataset:
                 raise ValueError(f"{self.source}: field {field.name!r} holds values other than 0 and 1; "
                                  "expected terminal flags")
         _check_finite("label", self.label, self.source)
-        bad = ~np.isin(self.label, (0.0, 0.5, 1.0))
+        bad = ~np.isin(self.label, VALID_LABELS)
         if bad.any():
             raise ValueError(
                 f"{self.source}: field 'label' holds {sorted(set(self.label[bad].tolist()))[:5]}; "
