@@ -6,11 +6,12 @@ segments by the dataset's rewards), trains every seed at once (:func:`ipl_core.t
 progress bar and periodic checkpoints, and writes per seed ``<out>/seed=<k>/`` with ``config.json``,
 ``metrics.parquet``, ``checkpoint.pt`` and ``policy.pt`` (:func:`ipl_core.policy.save_policy`). Running the
 same command again resumes from the checkpoints (a larger ``--steps`` trains on). Bad files fail with the
-data layer's :class:`~ipl_core.data.errors.DataFormatError` message, which names the file and the key.
+data layer's :class:`~ipl_core.data.errors.DataFormatError` message, which names the file and the key, and
+a run refused before training leaves ``--out`` as it was. ``python -m ipl_core`` runs the same command.
 Taught in "Use ipl_core on your own data" (book/appendix/own_data.ipynb)::
 
     ipl-train --data hopper-medium-replay-v2.hdf5 --labels human_label/hopper-medium-replay-v2 \\
-        --method ipl --steps 1000000 --seeds 0 1 2 --out runs/hopper-mr
+        --query-length 100 --method ipl --steps 1000000 --seeds 0 1 2 --out runs/hopper-mr
 """
 
 from __future__ import annotations
@@ -18,21 +19,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from ipl_core.agents import known_methods
+from ipl_core.agents import ORACLE_METHODS, known_methods
 from ipl_core.config import PRESETS, OfflineConfig, preset
 from ipl_core.data.d4rl import load_d4rl_hdf5, qlearning_dataset
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.data.errors import DataFormatError
 from ipl_core.data.native import load_preferences
-from ipl_core.data.pt_labels import load_pt_human_labels
+from ipl_core.data.pt_labels import find_pt_label_files, load_pt_human_labels
 from ipl_core.data.robomimic import load_robomimic_hdf5
 from ipl_core.data.segments import make_preference_dataset
 from ipl_core.io import write_json
@@ -44,12 +48,46 @@ FORMATS = ("d4rl", "robomimic", "minari")
 DATA_RECORD = "data.json"
 """``<out>/data.json``: where the data of a run came from, its sizes and a fingerprint of its arrays; a
 resume must read data with the same sizes and fingerprint (the files may have moved)."""
+D4RL_QUERY_LENGTH = 100
+"""Steps per segment of Preference Transformer's D4RL labels, whose file names carry no ``_q<L>``."""
+
+
+def package_version() -> str:
+    """The installed version of ipl_core (its package metadata)."""
+    try:
+        return importlib.metadata.version("ipl_core")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (ipl_core is not installed)"
+
+
+def epilog() -> str:
+    """The end of ``--help``: the methods, the presets, the fields of ``--set`` and what ``--out`` holds."""
+    fields = ", ".join(f.name for f in dataclasses.fields(OfflineConfig))
+    wrap = textwrap.TextWrapper(width=79, subsequent_indent="  ", break_on_hyphens=False)
+    oracle = ", ".join(ORACLE_METHODS)
+    return "\n".join([
+        wrap.fill(f"methods: {', '.join(known_methods())} ({oracle}: oracle IQL, trained on the rewards of "
+                  "--data; it does not use the labels)"),
+        f"presets: {', '.join(sorted(PRESETS))}",
+        wrap.fill(f"--set FIELD=VALUE takes any OfflineConfig field: {fields}"),
+        wrap.fill(f"query length: Preference Transformer's D4RL labels hold segments of {D4RL_QUERY_LENGTH} "
+                  f"steps and their file names carry no _q<L>: pass --query-length {D4RL_QUERY_LENGTH}"),
+        "--out holds:",
+        "  data.json                 source, sizes and fingerprints of the data",
+        "  seed=<k>/config.json      the resolved OfflineConfig of seed k",
+        "  seed=<k>/metrics.parquet  rows of method, seed, step, kind, metric, value",
+        "  seed=<k>/checkpoint.pt    networks, optimisers, random states and step",
+        "  seed=<k>/policy.pt        the trained actor (ipl_core.load_policy)",
+        wrap.fill("Run the same command again to resume from the checkpoints in --out (a larger --steps "
+                  "trains on; the data must match data.json)."),
+    ])
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ipl-train", description="Offline preference-based RL (IPL, MR, ...) on your own data files.",
-        epilog="Run the same command again to resume from the checkpoints in --out.")
+        epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("--data", required=True, help="offline dataset: a D4RL or Robomimic HDF5 file, or a "
                    "Minari dataset folder <root>/<dataset_id>")
     p.add_argument("--format", choices=FORMATS, default="d4rl", help="layout of --data (default: d4rl)")
@@ -59,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     labels.add_argument("--teacher", choices=sorted(TEACHERS),
                         help="label random segment pairs by the dataset's rewards with a scripted teacher")
     p.add_argument("--query-length", type=int, help="steps per labelled segment: PT's query length (default: "
-                   "the _q<L> of the file names) or the teacher's segment length (default 100, PT's)")
+                   "the _q<L> of the file names; 100 for D4RL) or the teacher's segment length (default 100)")
     p.add_argument("--num-queries", type=int, help="PT: keep the last N queries; teacher: pairs to draw "
                    "(default 500)")
     p.add_argument("--teacher-seed", type=int, default=0, help="seed of the teacher's draws (default: 0)")
@@ -109,12 +147,22 @@ def load_data(args: argparse.Namespace) -> tuple[OfflineDataset, PreferenceDatas
         from ipl_core.data.minari_io import load_minari
 
         folder = Path(args.data)
-        offline = load_minari(folder.name, root=folder.parent)
+        try:
+            offline = load_minari(folder.name, root=folder.parent)
+        except ImportError as error:
+            if error.name != "minari":
+                raise
+            raise ValueError("--format minari reads datasets with the minari package, which is not "
+                             "installed: pip install minari") from error
     extreme = float(np.abs(offline.actions).max())
     if extreme > 1.0 + 1e-6:
         raise DataFormatError(f"{args.data}: actions reach {extreme:.4g} in absolute value; expected them in "
                               "[-1, 1], the range of the policy's tanh: rescale them first")
     if args.labels is not None:
+        first, _, _, named_length = find_pt_label_files(args.labels)
+        if args.query_length is None and named_length is None:
+            raise DataFormatError(f"{first}: the name carries no _q<L>; pass --query-length "
+                                  f"({D4RL_QUERY_LENGTH} for D4RL)")
         prefs = load_pt_human_labels(args.labels, offline, query_length=args.query_length,
                                      num_queries=args.num_queries)
     elif args.preferences is not None:
@@ -168,24 +216,61 @@ def check_data_record(out: Path, record: dict[str, Any]) -> None:
         write_json(path, record)
 
 
+def steps_reached(out_dirs: Sequence[Path]) -> int | None:
+    """The step of the checkpoints in ``out_dirs`` (the trainer keeps the seeds of a run at one step), or
+    None when there are none."""
+    steps = [int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+             for path in (folder / CHECKPOINT for folder in out_dirs) if path.is_file()]
+    return max(steps, default=None)
+
+
+def check_resume(out: Path, out_dirs: Sequence[Path], steps: int) -> None:
+    """Say that the run resumes, and from which step; refuse ``--steps`` below the step reached."""
+    done = steps_reached(out_dirs)
+    if done is None:
+        return
+    if steps < done:
+        raise ValueError(f"--steps {steps}: the checkpoints in {out} have reached step {done} already; "
+                         f"pass --steps {done} or more to resume, or a new --out to start again")
+    print(f"ipl-train: resuming from step {done} (the checkpoints in {out}) to step {steps}", file=sys.stderr)
+
+
+def take_back_record(out: Path, out_existed: bool) -> None:
+    """Undo what a run refused before training wrote: ``<out>/data.json``, and ``out`` if it made it."""
+    (out / DATA_RECORD).unlink(missing_ok=True)
+    if not out_existed:
+        try:
+            out.rmdir()
+        except OSError:  # absent, or holding files that this run did not write
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ipl-train``; returns the exit status (0, or 2 with a message for bad input)."""
     args = parser().parse_args(argv)
+    out = Path(args.out)
+    out_existed, record_existed = out.exists(), (out / DATA_RECORD).exists()
     try:
         changes = parse_overrides(args.overrides) | {"method": args.method, "device": args.device}
         if args.steps is not None:
             changes["steps"] = args.steps
         cfg = preset(args.preset, **changes)
         offline, prefs = load_data(args)
-        out = Path(args.out)
-        check_data_record(out, data_record(args, offline, prefs))
         out_dirs = [out / f"seed={seed}" for seed in args.seeds]
+        check_resume(out, out_dirs, cfg.steps)
+        check_data_record(out, data_record(args, offline, prefs))
+        if cfg.method in ORACLE_METHODS:
+            given = "--labels" if args.labels else "--preferences" if args.preferences else "--teacher"
+            print(f"ipl-train: note: --method {cfg.method} trains on the rewards of --data; the labels of "
+                  f"{given} are not used", file=sys.stderr)
         print(f"ipl-train: {cfg.method} on {len(offline)} transitions and {len(prefs)} preference pairs of "
               f"{prefs.segment_length} steps, seeds {args.seeds}, {cfg.steps} steps on {cfg.device}",
               file=sys.stderr)
         results = train_seeds(cfg, args.seeds, offline, prefs, out_dirs=out_dirs,
                               progress=not args.no_progress)
     except (ValueError, KeyError) as error:  # DataFormatError is a ValueError: the data layer's message
+        if not record_existed and not any(out.glob(f"seed=*/{CHECKPOINT}")):  # refused before training
+            take_back_record(out, out_existed)
         print(f"ipl-train: error: {error.args[0] if error.args else error}", file=sys.stderr)
         return 2
     for seed, result, folder in zip(args.seeds, results, out_dirs, strict=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import pickle
 import re
 import subprocess
@@ -14,7 +16,9 @@ import pandas as pd
 import pytest
 import torch
 
+from ipl_core.agents import known_methods
 from ipl_core.cli import main, parse_overrides, parser
+from ipl_core.config import PRESETS, OfflineConfig
 from ipl_core.data import (
     OfflineDataset,
     load_d4rl_hdf5,
@@ -23,6 +27,7 @@ from ipl_core.data import (
     save_preferences,
     write_d4rl_hdf5,
 )
+from ipl_core.data.errors import DataFormatError
 from ipl_core.data.robomimic import ROBOMIMIC_LOW_DIM_KEYS
 from ipl_core.policy import load_policy
 
@@ -241,3 +246,99 @@ def test_module_entry_point_runs(files, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ipl_core.cli", "--help"], capture_output=True, text=True,
                             cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0 and "ipl-train" in result.stdout and "--labels" in result.stdout
+
+
+def test_a_label_folder_without_a_query_length_in_its_names_asks_for_the_flag(files, tmp_path: Path,
+                                                                             capsys) -> None:
+    data, labels = files
+    for path in labels.glob("indices*_q10"):  # the published D4RL folders: indices_num<N>, no _q<L>
+        path.rename(path.with_name(path.name.removesuffix("_q10")))
+    assert run(data, labels, tmp_path / "x", "--steps", "2") == 2
+    err = capsys.readouterr().err
+    assert str(labels / "indices_num12") in err and "pass --query-length (100 for D4RL)" in err, err
+    view = qlearning_dataset(load_d4rl_hdf5(data)).dataset
+    with pytest.raises(DataFormatError, match=r"pass query_length \(100 for D4RL\)"):  # the Python API's
+        load_pt_human_labels(labels, view)
+    assert run(data, labels, tmp_path / "x", "--steps", "2", "--query-length", "10") == 0
+
+
+def test_version_and_the_package_entry_point(files, tmp_path: Path, capsys) -> None:
+    version = importlib.metadata.version("ipl_core")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ipl-train {version}"
+    data, labels = files
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run([sys.executable, "-m", "ipl_core", "--version"], capture_output=True, text=True,
+                           cwd=ROOT, env=env)
+    assert shown.returncode == 0 and shown.stdout.strip() == f"ipl-train {version}", shown.stderr
+    command = [sys.executable, "-m", "ipl_core", "--data", str(data), "--labels", str(labels), "--out",
+               str(tmp_path / "m"), "--steps", "2", *TINY]
+    trained = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert trained.returncode == 0 and "seed 0: 2 steps" in trained.stdout, trained.stderr
+
+
+@pytest.mark.parametrize("setting", [["--seeds", "0", "0"], ["--set", "subsample_length=50"],
+                                     ["--set", "lamda=1"], ["--method", "pt"]])
+@pytest.mark.parametrize("out_exists", [False, True])
+def test_a_run_refused_before_training_leaves_out_as_it_was(setting, out_exists, files, tmp_path: Path,
+                                                            capsys) -> None:
+    data, labels = files
+    out = tmp_path / "run"
+    if out_exists:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    assert run(data, labels, out, "--steps", "2", *setting) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("ipl-train: error: ")
+    if out_exists:
+        assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    else:
+        assert not out.exists()
+
+
+def test_a_resume_says_so_and_fewer_steps_than_done_are_refused(files, tmp_path: Path, capsys) -> None:
+    data, labels = files
+    out = tmp_path / "run"
+    assert run(data, labels, out, "--steps", "4") == 0
+    assert "resum" not in capsys.readouterr().err
+    assert run(data, labels, out, "--steps", "6") == 0
+    captured = capsys.readouterr()
+    assert f"resuming from step 4 (the checkpoints in {out}) to step 6" in captured.err
+    assert "seed 0: 6 steps" in captured.out
+    assert run(data, labels, out, "--steps", "3") == 2
+    captured = capsys.readouterr()
+    assert "--steps 3" in captured.err and "step 6 already" in captured.err and not captured.out
+    assert pd.read_parquet(out / "seed=0" / "metrics.parquet").step.max() == 6
+    assert (out / "data.json").is_file()
+
+
+def test_minari_format_without_the_minari_package(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "minari", None)  # as if not installed: importing it fails
+    argv = ["--data", str(tmp_path / "datasets" / "toy-v0"), "--format", "minari", "--teacher", "oracle",
+            "--out", str(tmp_path / "run"), *TINY]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "--format minari" in err and "minari package" in err and "pip install minari" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_oracle_iql_notes_that_it_does_not_use_the_labels(files, tmp_path: Path, capsys) -> None:
+    data, labels = files
+    assert run(data, labels, tmp_path / "iql", "--steps", "2", "--method", "iql") == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "not used" in line]
+    assert notes == ["ipl-train: note: --method iql trains on the rewards of --data; the labels of --labels "
+                     "are not used"]
+    assert run(data, labels, tmp_path / "ipl", "--steps", "2") == 0
+    assert "not used" not in capsys.readouterr().err
+
+
+def test_help_ends_with_methods_presets_fields_and_the_output_layout() -> None:
+    text = parser().format_help()
+    epilog = text.split("--no-progress", 2)[2]  # after the usage line and the options
+    words = set(re.findall(r"[\w<>=/.-]+", epilog))
+    assert set(known_methods()) <= words and set(PRESETS) <= words
+    assert {f.name for f in dataclasses.fields(OfflineConfig)} <= words
+    assert {"data.json", "seed=<k>/config.json", "seed=<k>/metrics.parquet", "seed=<k>/checkpoint.pt",
+            "seed=<k>/policy.pt"} <= words
+    assert "OfflineConfig field" in epilog and "--query-length 100" in epilog
