@@ -347,6 +347,22 @@ STUDIES["ipl-metaworld-sensitivity"] = Study(
 )
 
 
+STUDIES["ipl-metaworld-precision"] = Study(
+    name="ipl-metaworld-precision",
+    grid={
+        "smoke": {"variant": ("ipl-fp32", "ipl-bf16"), "task": ("button-press",), "num_queries": (20,),
+                  "seed": (0,)},
+        # IPL in float32 and with bfloat16 hidden layers, two tasks, 500 queries, five seeds each.
+        "cpu": {"variant": ("ipl-fp32", "ipl-bf16"), "task": ("button-press", "drawer-open"),
+                "num_queries": (500,), "seed": CPU_SEEDS},
+        "full": {"variant": ("ipl-fp32", "ipl-bf16"), "task": ("button-press", "drawer-open"),
+                 "num_queries": (500, 4000), "seed": (0, 1, 2, 3, 4)},
+    },
+    settings=dict(_SCALING_SETTINGS),
+    score_metrics=("success", "return"),
+)
+
+
 # --- CPL's labels on the same MetaWorld data (CPL's MetaWorld experiments: dense comparisons) -----
 # CPL's own labels on the MetaWorld data of the scaling study (the "dense" comparisons of CPL's MetaWorld
 # experiments): segments are drawn uniformly from the offline data and each is compared with

@@ -73,7 +73,14 @@ SWEEPS: dict[str, Variant] = {
 }
 """IPL Fig. 2 middle and right (Fig. 8), and Table 2's lambda = 0: lambda or MR's reward steps varied."""
 
-VARIANTS: dict[str, Variant] = {**TABLE_COLUMNS, **BUDGET_COLUMNS, **SWEEPS}
+PRECISIONS: dict[str, Variant] = {
+    "ipl-fp32": Variant("IPL, float32", {"method": "ipl", "precision": "fp32"}),
+    "ipl-bf16": Variant("IPL, bfloat16 hidden layers", {"method": "ipl", "precision": "bf16"}),
+}
+"""IPL (with IQL, Table 6) in float32 and with bfloat16 in its hidden layers
+(:func:`ipl_core.nets.set_precision`): does the faster arithmetic change a result?"""
+
+VARIANTS: dict[str, Variant] = {**TABLE_COLUMNS, **BUDGET_COLUMNS, **SWEEPS, **PRECISIONS}
 """Every variant by name."""
 
 
