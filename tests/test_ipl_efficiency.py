@@ -3,6 +3,7 @@ study grids, edge values of lambda and of MR's reward steps, and the smoke grid 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ipl_core.offline import target_clip
 from ipl_core.toy import pendulum_datasets
 from ipl_core.trainer import train
 
-STUDY_NAMES = ("ipl-metaworld-budget", "ipl-metaworld-sensitivity")
+STUDY_NAMES = ("ipl-metaworld-budget", "ipl-metaworld-sensitivity", "ipl-metaworld-precision")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,12 @@ def test_the_variant_wins_over_the_study_settings_and_unknown_names_are_named() 
     assert described["reward_steps"] == 5000 and described["lam"] is None
     with pytest.raises(KeyError, match="known variants"):
         variant_config("ipl-128", "metaworld")
+
+
+def test_the_precision_variants_differ_in_precision_alone() -> None:
+    fp32, bf16 = (variant_config(name, "metaworld", seed=3) for name in ("ipl-fp32", "ipl-bf16"))
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert dataclasses.replace(bf16, precision="fp32") == fp32
 
 
 @pytest.mark.parametrize("study", STUDY_NAMES)

@@ -4,6 +4,8 @@ The studies ``ipl-metaworld-budget`` (``ipl-64``, ``mr-35``, ``mr-64``: IPL Tabl
 ``ipl-metaworld-sensitivity`` (``ipl-lambda-<x>``, ``mr-reward-steps-<n>``: Fig. 2 middle and right, Fig. 8)
 name variants of :data:`ipl_core.experiments.variants.VARIANTS` on the ``metaworld`` preset (Table 6); their
 notebooks call :func:`run_variant`. Taught in "IPL Fig. 2 and Table 8" (book/reproduction/ipl_efficiency).
+``ipl-metaworld-precision`` (``ipl-fp32``, ``ipl-bf16``) runs the same way; the IPL chapter
+(book/ipl/offline) reads it.
 """
 
 from __future__ import annotations
