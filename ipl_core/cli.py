@@ -100,6 +100,8 @@ def parser() -> argparse.ArgumentParser:
                    "the _q<L> of the file names; 100 for D4RL) or the teacher's segment length (default 100)")
     p.add_argument("--num-queries", type=int, help="PT: keep the last N queries; teacher: pairs to draw "
                    "(default 500)")
+    p.add_argument("--drop-crossing", action="store_true", help="PT: drop the queries whose segments cross "
+                   "an episode's end (default: refuse the labels)")
     p.add_argument("--teacher-seed", type=int, default=0, help="seed of the teacher's draws (default: 0)")
     p.add_argument("--method", default="ipl", choices=known_methods(), help="default: ipl")
     p.add_argument("--preset", default="locomotion", choices=sorted(PRESETS),
@@ -164,7 +166,8 @@ def load_data(args: argparse.Namespace) -> tuple[OfflineDataset, PreferenceDatas
             raise DataFormatError(f"{first}: the name carries no _q<L>; pass --query-length "
                                   f"({D4RL_QUERY_LENGTH} for D4RL)")
         prefs = load_pt_human_labels(args.labels, offline, query_length=args.query_length,
-                                     num_queries=args.num_queries)
+                                     num_queries=args.num_queries,
+                                     on_crossing="drop" if args.drop_crossing else "error")
     elif args.preferences is not None:
         prefs = load_preferences(args.preferences)
         if args.query_length is not None and args.query_length != prefs.segment_length:

@@ -342,3 +342,15 @@ def test_help_ends_with_methods_presets_fields_and_the_output_layout() -> None:
     assert {"data.json", "seed=<k>/config.json", "seed=<k>/metrics.parquet", "seed=<k>/checkpoint.pt",
             "seed=<k>/policy.pt"} <= words
     assert "OfflineConfig field" in epilog and "--query-length 100" in epilog
+
+
+def test_labels_whose_segments_cross_an_episode_end_are_refused_or_dropped(files, tmp_path: Path,
+                                                                          capsys) -> None:
+    data, labels = files
+    starts = pickle.loads((labels / "indices_num12_q10").read_bytes())
+    starts[0] = 39 - 5  # 34..43 runs from the first episode (39 view rows) into the second
+    (labels / "indices_num12_q10").write_bytes(pickle.dumps(starts))
+    assert run(data, labels, tmp_path / "refused", "--steps", "2") == 2
+    assert "--drop-crossing" in capsys.readouterr().err
+    assert run(data, labels, tmp_path / "dropped", "--steps", "2", "--drop-crossing") == 0
+    assert "11 preference pairs" in capsys.readouterr().err

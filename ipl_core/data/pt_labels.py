@@ -134,7 +134,8 @@ def load_pt_human_labels(
         raise DataFormatError(
             f"{label_dir}: query {offset + bad} (starts {int(starts_1[bad])}, {int(starts_2[bad])}, length "
             f"{query_length}) crosses an episode boundary of {dataset.source}; expected segments inside one "
-            f"episode ({int(crossing.sum())} such queries; on_crossing='drop' drops them)"
+            f"episode ({int(crossing.sum())} such queries; on_crossing='drop', or ipl-train's "
+            "--drop-crossing, drops them)"
         )
     keep = ~crossing
     if not keep.any():
