@@ -4,7 +4,11 @@ Ten pairs are answered with key presses and clicks, one answer is undone, the an
 the exported file is loaded with ``ipl_core.data.labels.load_labels`` and checked label by label. One test
 serves the page from a folder it builds itself (page files from ``book/_extra/labelling`` and a small query
 set), so it runs without a book build; the other opens the page of the built book (after ``make book``).
-Both skip with the reason when Chromium, chromedriver or selenium are missing
+Further tests on the folder built here check what the page does around that: stored answers it cannot read
+are set aside and reported, two tabs of one set lose no answer, a failed save is reported until saving works
+again, a key answers once (held keys, Space or Enter on a clicked button, Caps Lock), Export waits for the
+pairs and an answer, and the status, progress bar and clip are labelled for screen readers. All skip with the
+reason when Chromium, chromedriver or selenium are missing
 (``apt-get install chromium chromium-driver``; selenium is in the test extra).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import shutil
 import threading
 import time
@@ -152,12 +157,10 @@ class GreyRenderer:
         pass
 
 
-def test_labelling_page_in_chromium_from_a_folder_built_here(tmp_path: Path) -> None:
-    needs_browser()
-    pytest.importorskip("imageio_ffmpeg", reason="clips need imageio-ffmpeg (the envs extra)")
+def build_toy_site(site: Path) -> Path:
+    """The page files and a query set of twelve pairs named ``toy`` in ``site``; returns ``site``."""
     from ipl_core.data.datasets import OfflineDataset
 
-    site = tmp_path / "site"
     shutil.copytree(PAGE, site, ignore=shutil.ignore_patterns("sets"))
     rng = np.random.default_rng(0)
     n, length = 120, 20
@@ -167,11 +170,193 @@ def test_labelling_page_in_chromium_from_a_folder_built_here(tmp_path: Path) -> 
     states = PhysicsStates(qpos=np.zeros((n, 1)), qvel=np.zeros((n, 1)))
     make_query_set(site / "sets" / "toy", offline, states, GreyRenderer, "toy/v0", "Which grey is nicer?",
                    num_pairs=12, segment_length=5, seed=0, fps=5)
+    return site
+
+
+@pytest.fixture(scope="module")
+def toy_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    needs_browser()
+    pytest.importorskip("imageio_ffmpeg", reason="clips need imageio-ffmpeg (the envs extra)")
+    return build_toy_site(tmp_path_factory.mktemp("labelling") / "site")
+
+
+def test_labelling_page_in_chromium_from_a_folder_built_here(toy_site: Path, tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    with serve(site) as url:
+    with serve(toy_site) as url:
         exported = label_ten_pairs(url, "toy", downloads)
-    check_export(exported, site / "sets" / "toy")
+    check_export(exported, toy_site / "sets" / "toy")
+
+
+# The page's behaviour around local storage, tabs, keys and its first moments, on the toy set.
+def storage_key(site: Path) -> str:
+    pairs = json.loads((site / "sets" / "toy" / "pairs.json").read_text())
+    return f"ipl-book-labels:{pairs['dataset_id']}:{pairs['fingerprint']}"
+
+
+def open_toy(driver, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{url}/index.html?set=toy")
+    wait(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+         "the page to read pairs.json")
+
+
+def answered(driver) -> int:
+    from selenium.webdriver.common.by import By
+
+    return int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-answered"))
+
+
+def press(driver, key: str, expected: int) -> None:
+    """Press ``key`` and wait until the page holds ``expected`` answers."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(key).perform()
+    wait(lambda: answered(driver) == expected, f"{expected} answers after pressing {key!r}")
+
+
+def status(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "status").text
+
+
+def stored(driver, key: str):
+    return json.loads(driver.execute_script("return localStorage.getItem(arguments[0]);", key))
+
+
+def test_unreadable_stored_entries_are_set_aside_and_the_readable_ones_kept(toy_site: Path,
+                                                                            tmp_path: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    key = storage_key(toy_site)
+    backups = "return Object.keys(localStorage).filter((k) => k.startsWith(arguments[0])).sort();"
+    get = "return localStorage.getItem(arguments[0]);"
+    with serve(toy_site) as url, chromium(tmp_path) as driver:
+        open_toy(driver, url)
+        raw = '[[0,"left"],[1,"right"],[2,"maybe"]]'
+        driver.execute_script("localStorage.setItem(arguments[0], arguments[1]);", key, raw)
+        open_toy(driver, url)
+        assert "2 answered" in status(driver)
+        assert "1 stored entry could not be read and was set aside" in status(driver)
+        [backup] = driver.execute_script(backups, key + ":set-aside:")
+        assert driver.execute_script(get, backup) == raw
+        press(driver, Keys.ARROW_LEFT, 3)  # pair 3 is the next one
+        assert stored(driver, key) == [[0, "left"], [1, "right"], [2, "left"]]
+        assert driver.execute_script(get, backup) == raw
+        # a stored text that is no JSON at all is set aside too, next to the first one
+        driver.execute_script("localStorage.setItem(arguments[0], arguments[1]);", key, "[[0,")
+        open_toy(driver, url)
+        assert "0 answered" in status(driver) and "1 stored entry could not be read" in status(driver)
+        assert [driver.execute_script(get, k) for k in driver.execute_script(backups, key + ":set-aside:")] \
+            == [raw, "[[0,"]
+
+
+def test_two_tabs_of_one_set_lose_no_answer(toy_site: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    key = storage_key(toy_site)
+    with serve(toy_site) as url, chromium(tmp_path) as driver:
+        open_toy(driver, url)
+        tab_a = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        open_toy(driver, url)
+        tab_b = driver.current_window_handle
+        driver.switch_to.window(tab_a)
+        for count in (1, 2, 3):
+            press(driver, Keys.ARROW_LEFT, count)
+        driver.switch_to.window(tab_b)
+        wait(lambda: answered(driver) == 3, "tab B to take in tab A's answers")
+        assert "Pair 4 of 12" in status(driver)
+        press(driver, Keys.ARROW_RIGHT, 4)
+        press(driver, Keys.ARROW_RIGHT, 5)
+        driver.switch_to.window(tab_a)
+        wait(lambda: answered(driver) == 5, "tab A to take in tab B's answers")
+        press(driver, "e", 6)
+        assert stored(driver, key) == [[0, "left"], [1, "left"], [2, "left"], [3, "right"], [4, "right"],
+                                       [5, "equal"]]
+        # answers stored while this tab heard nothing of them (no storage event) are kept as well
+        driver.execute_script("const list = JSON.parse(localStorage.getItem(arguments[0]));"
+                              "list.push([9, 'skip']);"
+                              "localStorage.setItem(arguments[0], JSON.stringify(list));", key)
+        press(driver, Keys.ARROW_LEFT, 8)
+        assert stored(driver, key) == [[0, "left"], [1, "left"], [2, "left"], [3, "right"], [4, "right"],
+                                       [5, "equal"], [9, "skip"], [6, "left"]]
+
+
+def test_a_failed_save_warns_until_saving_works_again(toy_site: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    key = storage_key(toy_site)
+    with serve(toy_site) as url, chromium(tmp_path) as driver:
+        open_toy(driver, url)
+        press(driver, Keys.ARROW_LEFT, 1)
+        assert "not being saved" not in status(driver).lower()
+        driver.execute_script("window.realSetItem = Storage.prototype.setItem;"
+                              "Storage.prototype.setItem = function () {"
+                              "  throw new DOMException('full', 'QuotaExceededError'); };")
+        press(driver, Keys.ARROW_RIGHT, 2)
+        assert "answers are not being saved" in status(driver).lower() and "export them now" in status(driver)
+        press(driver, "e", 3)  # the warning stays
+        assert "answers are not being saved" in status(driver).lower() and "export them now" in status(driver)
+        assert stored(driver, key) == [[0, "left"]]
+        assert driver.find_element(By.ID, "btn-export").is_enabled()
+        driver.execute_script("Storage.prototype.setItem = window.realSetItem;")
+        press(driver, "s", 4)
+        assert "not being saved" not in status(driver).lower()
+        assert stored(driver, key) == [[0, "left"], [1, "right"], [2, "equal"], [3, "skip"]]
+
+
+def test_keys_answer_once_and_never_press_the_focused_button(toy_site: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    key = storage_key(toy_site)
+    with serve(toy_site) as url, chromium(tmp_path) as driver:
+        open_toy(driver, url)
+        driver.find_element(By.ID, "btn-left").click()
+        wait(lambda: answered(driver) == 1, "the click's answer")
+        ActionChains(driver).send_keys(Keys.SPACE).send_keys(Keys.ENTER).perform()
+        time.sleep(0.5)
+        assert answered(driver) == 1, "Space or Enter pressed the clicked button again"
+        # a held arrow key: one press, then the keyboard's repeats
+        arrow = {"key": "ArrowRight", "code": "ArrowRight", "windowsVirtualKeyCode": 39}
+        for repeat in (False, True, True, True):
+            driver.execute_cdp_cmd("Input.dispatchKeyEvent",
+                                   {"type": "rawKeyDown", "autoRepeat": repeat, **arrow})
+        driver.execute_cdp_cmd("Input.dispatchKeyEvent", {"type": "keyUp", **arrow})
+        wait(lambda: answered(driver) >= 2, "the arrow's answer")
+        time.sleep(0.5)
+        assert answered(driver) == 2, "a held arrow key answered several pairs"
+        # Caps Lock on: the letters come in upper case
+        press(driver, "E", 3)
+        press(driver, "S", 4)
+        press(driver, "U", 3)
+        assert stored(driver, key) == [[0, "left"], [1, "right"], [2, "equal"]]
+
+
+def test_export_waits_for_the_pairs_and_an_answer_and_the_page_is_labelled(toy_site: Path,
+                                                                           tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with serve(toy_site) as url, chromium(tmp_path) as driver:
+        driver.get(f"{url}/index.html?set=no-such-set")  # its pairs.json never comes
+        wait(lambda: "Could not read" in driver.find_element(By.ID, "question").text, "the error")
+        assert not any(b.is_enabled() for b in driver.find_elements(By.TAG_NAME, "button"))
+        open_toy(driver, url)
+        export = driver.find_element(By.ID, "btn-export")
+        assert not export.is_enabled()
+        press(driver, Keys.ARROW_LEFT, 1)
+        assert export.is_enabled()
+        press(driver, "u", 0)
+        assert not export.is_enabled()
+        assert driver.find_element(By.ID, "status").get_attribute("aria-live") == "polite"
+        for element in ("progress", "clip"):
+            assert (driver.find_element(By.ID, element).get_attribute("aria-label") or "").strip(), element
 
 
 @pytest.mark.skipif(not (BUILT / "sets" / BOOK_SET / "pairs.json").is_file(),
