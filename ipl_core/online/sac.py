@@ -237,7 +237,6 @@ def actor_temperature_target_step(agent: SACAgent, obs: torch.Tensor,
             "entropy": -member_mean(log_prob.detach())}
 
 
-@torch.no_grad()
 class Evaluation(NamedTuple):
     """Deterministic-policy evaluation: mean return, success rate, and the Q accuracy of MRN Table 1."""
 
