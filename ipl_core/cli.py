@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ipl_core.agents import ORACLE_METHODS, known_methods
 from ipl_core.config import PRESETS, OfflineConfig, preset
@@ -42,7 +41,7 @@ from ipl_core.data.segments import make_preference_dataset
 from ipl_core.io import write_json
 from ipl_core.policy import POLICY, save_policy
 from ipl_core.teachers import TEACHERS
-from ipl_core.trainer import CHECKPOINT, train_seeds
+from ipl_core.trainer import CHECKPOINT, checkpoint_step, train_seeds
 
 FORMATS = ("d4rl", "robomimic", "minari")
 DATA_RECORD = "data.json"
@@ -222,8 +221,7 @@ def check_data_record(out: Path, record: dict[str, Any]) -> None:
 def steps_reached(out_dirs: Sequence[Path]) -> int | None:
     """The step of the checkpoints in ``out_dirs`` (the trainer keeps the seeds of a run at one step), or
     None when there are none."""
-    steps = [int(torch.load(path, map_location="cpu", weights_only=True)["step"])
-             for path in (folder / CHECKPOINT for folder in out_dirs) if path.is_file()]
+    steps = [checkpoint_step(path) for path in (folder / CHECKPOINT for folder in out_dirs) if path.is_file()]
     return max(steps, default=None)
 
 

@@ -345,7 +345,8 @@ def train_seeds(cfg: OfflineConfig, seeds: Sequence[int], offline: OfflineDatase
             for e in range(len(seeds))]
 
 
-def _checkpoint_step(path: Path) -> int:
+def checkpoint_step(path: Path) -> int:
+    """The training step a checkpoint file was written at."""
     return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
 
 
@@ -356,9 +357,9 @@ def _settle_round(outs: list[Path]) -> None:
     pending = [out / NEXT_CHECKPOINT for out in outs if (out / NEXT_CHECKPOINT).is_file()]
     if not pending:
         return
-    new_step = _checkpoint_step(pending[0])
+    new_step = checkpoint_step(pending[0])
     complete = all((out / NEXT_CHECKPOINT).is_file()
-                   or ((out / CHECKPOINT).is_file() and _checkpoint_step(out / CHECKPOINT) == new_step)
+                   or ((out / CHECKPOINT).is_file() and checkpoint_step(out / CHECKPOINT) == new_step)
                    for out in outs)
     for path in pending:
         if complete:
