@@ -35,7 +35,7 @@ from ipl_core.data.d4rl import load_d4rl_hdf5, qlearning_dataset
 from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.data.errors import DataFormatError
 from ipl_core.data.native import load_preferences
-from ipl_core.data.pt_labels import find_pt_label_files, load_pt_human_labels
+from ipl_core.data.pt_labels import D4RL_QUERY_LENGTH, find_pt_label_files, load_pt_human_labels
 from ipl_core.data.robomimic import load_robomimic_hdf5
 from ipl_core.data.segments import make_preference_dataset
 from ipl_core.io import write_json
@@ -47,8 +47,6 @@ FORMATS = ("d4rl", "robomimic", "minari")
 DATA_RECORD = "data.json"
 """``<out>/data.json``: where the data of a run came from, its sizes and a fingerprint of its arrays; a
 resume must read data with the same sizes and fingerprint (the files may have moved)."""
-D4RL_QUERY_LENGTH = 100
-"""Steps per segment of Preference Transformer's D4RL labels, whose file names carry no ``_q<L>``."""
 
 
 def package_version() -> str:

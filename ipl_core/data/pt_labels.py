@@ -23,6 +23,9 @@ from ipl_core.data.datasets import OfflineDataset, PreferenceDataset
 from ipl_core.data.errors import DataFormatError, require_file
 from ipl_core.data.segments import check_segments, gather_segments
 
+D4RL_QUERY_LENGTH = 100
+"""Steps per segment of Preference Transformer's D4RL labels, whose file names carry no ``_q<L>``."""
+
 PT_LABEL_TO_PROBABILITY = {0: 1.0, 1: 0.0, -1: 0.5}
 """Preference Transformer's ``label_human`` value -> P[first segment preferred]."""
 
@@ -101,7 +104,8 @@ def load_pt_human_labels(
     first, second, labels_path, named_length = find_pt_label_files(label_dir)
     if query_length is None:
         if named_length is None:
-            raise DataFormatError(f"{first}: the name carries no _q<L>; pass query_length (100 for D4RL)")
+            raise DataFormatError(f"{first}: the name carries no _q<L>; pass query_length "
+                                  f"({D4RL_QUERY_LENGTH} for D4RL)")
         query_length = named_length
     elif named_length is not None and named_length != query_length:
         raise DataFormatError(f"{first}: the name says query length {named_length}; got {query_length}")
